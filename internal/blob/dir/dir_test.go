@@ -1,0 +1,167 @@
+package dir_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	stderrors "errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/blob/blobtest"
+	"github.com/dvpc/dvpc/internal/blob/dir"
+	"github.com/dvpc/dvpc/internal/errors"
+)
+
+func TestStore(t *testing.T) {
+	blobtest.TestStore(t, func(t *testing.T) blob.Store { return newStore(t) })
+}
+
+func BenchmarkStore(b *testing.B) {
+	blobtest.BenchmarkStore(b, func(b *testing.B) blob.Store { return newStore(b) })
+}
+
+func newStore(t testing.TB) *dir.Store {
+	s, err := dir.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestOpenMissing(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "nope")
+	_, err := dir.Open(root)
+	if errors.KindOf(err) != errors.NotExist {
+		t.Fatalf("Open of a missing folder: %v, want NotExist", err)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dir.Open(file); errors.KindOf(err) != errors.NotExist {
+		t.Fatalf("Open of a file: %v, want NotExist", err)
+	}
+	if _, err := dir.Open(filepath.Join(file, "below")); errors.KindOf(err) != errors.NotExist {
+		t.Fatalf("Open below a file: %v, want NotExist", err)
+	}
+}
+
+func TestCreate(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "a", "b", "mirror")
+	s, err := dir.Create(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Root() != root {
+		t.Errorf("Root() = %q, want %q", s.Root(), root)
+	}
+	if _, err := dir.Create(root); err != nil {
+		t.Errorf("Create of an existing folder: %v", err)
+	}
+}
+
+func TestLayout(t *testing.T) {
+	s := newStore(t)
+	put(t, s, "a/b/c", "abc")
+	got, err := os.ReadFile(filepath.Join(s.Root(), "a", "b", "c"))
+	if err != nil || string(got) != "abc" {
+		t.Fatalf("file a/b/c = %q, %v", got, err)
+	}
+}
+
+// TestTempFilesHidden checks that a writer's leftovers are not objects,
+// while an object whose name merely looks like one is.
+func TestTempFilesHidden(t *testing.T) {
+	s := newStore(t)
+	put(t, s, "data/x", "x")
+	put(t, s, "data/.tmp-real", "an object")
+	leftover := filepath.Join(s.Root(), "data", ".tmp-123456~")
+	write(t, leftover, "half a pack")
+	write(t, filepath.Join(s.Root(), "data", "with space"), "a stranger")
+	if err := os.Symlink("/etc/passwd", filepath.Join(s.Root(), "data", "link")); err != nil {
+		t.Fatal(err)
+	}
+	names := listNames(t, s, "data/")
+	if len(names) != 2 || names[0] != "data/.tmp-real" || names[1] != "data/x" {
+		t.Errorf("List = %q, want [data/.tmp-real data/x]", names)
+	}
+}
+
+// TestPutRepairs checks that putting the right bytes over a damaged file
+// of the same size repairs it, rather than being skipped as a repeat.
+func TestPutRepairs(t *testing.T) {
+	s := newStore(t)
+	data := []byte("content-addressed bytes")
+	name := hashNamed(data)
+	put(t, s, name, string(data))
+	path := filepath.Join(s.Root(), filepath.FromSlash(name))
+	write(t, path, "CONTENT-ADDRESSED BYTES")
+	put(t, s, name, string(data))
+	if got, _ := os.ReadFile(path); string(got) != string(data) {
+		t.Errorf("after Put over a damaged file, file = %q, want %q", got, data)
+	}
+}
+
+func TestNameCollision(t *testing.T) {
+	s := newStore(t)
+	put(t, s, "a/b", "x")
+	for _, name := range []string{"a/b/c", "a"} {
+		err := s.Put(t.Context(), name, []byte("y"))
+		if errors.KindOf(err) != errors.Invalid {
+			t.Errorf("Put(%s) over a collision: %v, want Invalid", name, err)
+		}
+	}
+	if err := s.Delete(t.Context(), "a"); err != nil {
+		t.Errorf("Delete of a folder: %v, want nil", err)
+	}
+	if names := listNames(t, s, ""); len(names) != 1 {
+		t.Errorf("List = %q, want [a/b]", names)
+	}
+}
+
+func TestCancelled(t *testing.T) {
+	s := newStore(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := s.Put(ctx, "x", nil); !stderrors.Is(err, context.Canceled) {
+		t.Errorf("Put with a cancelled context: %v", err)
+	}
+	if err := s.List(ctx, "", func(blob.Info) error { return nil }); !stderrors.Is(err, context.Canceled) {
+		t.Errorf("List with a cancelled context: %v", err)
+	}
+}
+
+func put(t *testing.T, s *dir.Store, name, data string) {
+	t.Helper()
+	if err := s.Put(t.Context(), name, []byte(data)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func write(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func listNames(t *testing.T, s *dir.Store, prefix string) []string {
+	t.Helper()
+	var names []string
+	err := s.List(t.Context(), prefix, func(in blob.Info) error {
+		names = append(names, in.Name)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+func hashNamed(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "data/" + hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,160 @@
+package dir
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/errors"
+)
+
+// List calls fn for each object whose name starts with prefix, in lexical
+// order of name. It reads only the folders that can hold such names: for
+// "data/ab" that is the folder data, and the folders in it whose names
+// start with "ab". A prefix no valid name can start with lists nothing.
+func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) error) error {
+	const op errors.Op = "dir.List"
+	if err := ctx.Err(); err != nil {
+		return errors.E(op, prefix, err)
+	}
+	if !validPrefix(prefix) {
+		return nil
+	}
+	parent, partial := "", prefix
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		parent, partial = prefix[:i], prefix[i+1:]
+	}
+	w := &walker{ctx: ctx, op: op, root: s.root, fn: fn, onRead: s.onReadDir}
+	return w.walk(parent, partial)
+}
+
+// validPrefix reports whether some valid object name starts with prefix:
+// whether its complete elements form a valid name and its last, partial
+// element holds only the bytes a name may hold.
+func validPrefix(prefix string) bool {
+	if len(prefix) > blob.MaxNameLen {
+		return false
+	}
+	i := strings.LastIndexByte(prefix, '/')
+	if i >= 0 && blob.ValidName(prefix[:i]) != nil {
+		return false
+	}
+	partial := prefix[i+1:]
+	return partial == "" || partial == "." || partial == ".." || validElem(partial)
+}
+
+// validElem reports whether base is a valid element of an object name.
+func validElem(base string) bool {
+	if base == "" || base == "." || base == ".." || len(base) > blob.MaxElemLen {
+		return false
+	}
+	for i := 0; i < len(base); i++ {
+		c := base[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// walker lists a tree of folders in lexical order of the object names.
+type walker struct {
+	ctx  context.Context
+	op   errors.Op
+	root string
+	fn   func(blob.Info) error
+
+	onRead func(dir string)
+}
+
+// entry is a file or folder in a folder, with the key it sorts by: a
+// folder's name followed by a slash, since its objects are "name/...".
+type entry struct {
+	de  os.DirEntry
+	key string
+}
+
+// walk lists the objects in folder dir (a slash-separated name relative to
+// the root, "" for the root) whose file names start with partial, and
+// everything below the folders that do.
+func (w *walker) walk(dir, partial string) error {
+	if err := w.ctx.Err(); err != nil {
+		return errors.E(w.op, dir, err)
+	}
+	entries, err := w.read(dir, partial)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.de.Name()
+		if dir != "" {
+			name = dir + "/" + name
+		}
+		if e.de.IsDir() {
+			err = w.walk(name, "")
+		} else {
+			err = w.file(name, e.de)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// read returns the entries of folder dir that can be or hold objects and
+// start with partial, sorted by key. A folder that is missing, or is not a
+// folder, holds nothing.
+func (w *walker) read(dir, partial string) ([]entry, error) {
+	if w.onRead != nil {
+		w.onRead(dir)
+	}
+	f, err := os.Open(filepath.Join(w.root, filepath.FromSlash(dir)))
+	if err != nil {
+		return nil, w.skipMissing(dir, err)
+	}
+	des, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return nil, w.skipMissing(dir, err)
+	}
+	entries := make([]entry, 0, len(des))
+	for _, de := range des {
+		name := de.Name()
+		if !strings.HasPrefix(name, partial) || !validElem(name) {
+			continue // temporary files and strangers
+		}
+		switch {
+		case de.IsDir():
+			entries = append(entries, entry{de, name + "/"})
+		case de.Type().IsRegular():
+			entries = append(entries, entry{de, name})
+		}
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	return entries, nil
+}
+
+// file calls fn for the object name, unless it vanished since its folder
+// was read.
+func (w *walker) file(name string, de os.DirEntry) error {
+	fi, err := de.Info()
+	if err != nil {
+		return w.skipMissing(name, err)
+	}
+	return w.fn(blob.Info{Name: name, Size: fi.Size(), ModTime: fi.ModTime()})
+}
+
+// skipMissing returns nil if err says the file or folder is not there (or
+// is not a folder), and the mapped error otherwise.
+func (w *walker) skipMissing(name string, err error) error {
+	mapped := mapErr(w.op, name, err)
+	if errors.KindOf(mapped) == errors.NotExist {
+		return nil
+	}
+	return mapped
+}

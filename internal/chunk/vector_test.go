@@ -1,0 +1,71 @@
+package chunk
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/zeebo/blake3"
+)
+
+// The test vectors of doc.go. Any change to the algorithm fails these tests:
+// a changed vector is a new format version, not a test to update.
+
+// vectorInput returns the first n bytes of the BLAKE3 extendable output
+// (unkeyed) of the ASCII message "dvpc chunk test vector".
+func vectorInput(n int) []byte {
+	h := blake3.New()
+	h.WriteString("dvpc chunk test vector")
+	b := make([]byte, n)
+	h.Digest().Read(b)
+	return b
+}
+
+// vector cuts input with gear key testKey(0) and returns the chunk lengths
+// and the hex SHA-256 of the concatenated chunk ids under id key testKey(1).
+func vector(t *testing.T, input []byte, p Params) ([]int, string) {
+	cs := chunks(t, bytes.NewReader(input), testKey(0), p)
+	sum := sha256.New()
+	for _, id := range ids(cs) {
+		sum.Write(id[:])
+	}
+	return lengths(cs), hex.EncodeToString(sum.Sum(nil))
+}
+
+func TestVectorGear(t *testing.T) {
+	g := NewGear(testKey(0))
+	got := fmt.Sprintf("%016x %016x %016x", g[0], g[1], g[255])
+	t.Logf("G[0] G[1] G[255] = %s", got)
+	if want := "4530adb5ed9a7ecd 97535d3b91097651 94c2f4e4c85c030e"; got != want {
+		t.Errorf("gear table of key 00..1f: %s, want %s", got, want)
+	}
+}
+
+func TestVectorDefault(t *testing.T) {
+	lens, sum := vector(t, vectorInput(16<<20), DefaultParams())
+	t.Logf("lengths %v", lens)
+	t.Logf("SHA-256 of ids %s", sum)
+	want := []int{2044155, 748807, 1221032, 1036258, 1365105, 1131928, 1091544,
+		1289266, 289037, 980331, 1167258, 1453315, 1608565, 1277945, 72670}
+	if !slices.Equal(lens, want) {
+		t.Errorf("lengths %v, want %v", lens, want)
+	}
+	if want := "ca77685ab782a5c30bc86939d3d9b4be6ede1575614a9580e5497ef1d2d2c2f9"; sum != want {
+		t.Errorf("SHA-256 of ids %s, want %s", sum, want)
+	}
+}
+
+func TestVectorSmall(t *testing.T) {
+	lens, sum := vector(t, vectorInput(1<<20), smallParams)
+	t.Logf("%d chunks, first %v", len(lens), lens[:8])
+	t.Logf("SHA-256 of ids %s", sum)
+	if want := 115; len(lens) != want {
+		t.Errorf("%d chunks, want %d", len(lens), want)
+	}
+	if want := "42468ec36a559207adf9910a10173cc84ec7ad201e1bb84a6d3aa3ba245e6151"; sum != want {
+		t.Errorf("SHA-256 of ids %s, want %s", sum, want)
+	}
+}

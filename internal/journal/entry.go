@@ -1,0 +1,140 @@
+package journal
+
+import (
+	"path"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/errors"
+)
+
+// HLC is a hybrid logical clock reading: the upper 48 bits are milliseconds
+// since 1970 (UTC), the lower 16 a counter that orders events within one
+// millisecond. If change a could have been seen by the writer of change b,
+// then a's HLC is less than b's.
+type HLC uint64
+
+// MakeHLC returns the clock reading for wall time t with counter 0.
+func MakeHLC(t time.Time) HLC { return HLC(uint64(t.UnixMilli()) << 16) }
+
+// Time returns the wall-clock part.
+func (h HLC) Time() time.Time { return time.UnixMilli(int64(h >> 16)) }
+
+// Next returns the clock reading for a new local event: later than h (the
+// last reading this device issued or saw) and not earlier than now.
+func (h HLC) Next(now time.Time) HLC {
+	if w := MakeHLC(now); w > h {
+		return w
+	}
+	return h + 1
+}
+
+// Op is what an entry does to its path.
+type Op uint8
+
+// The operations.
+const (
+	Put     Op = 1 // the file at Path now has this content and metadata
+	Mkdir   Op = 2 // Path is a folder
+	Symlink Op = 3 // Path is a symbolic link to Target
+	Delete  Op = 4 // Path no longer exists
+)
+
+func (o Op) String() string {
+	switch o {
+	case Put:
+		return "put"
+	case Mkdir:
+		return "mkdir"
+	case Symlink:
+		return "symlink"
+	case Delete:
+		return "delete"
+	}
+	return "op?"
+}
+
+// Version names one entry of one device: its writer and its clock reading.
+type Version struct {
+	Device dvpc.DeviceID
+	Time   HLC
+}
+
+// IsZero reports whether v names nothing.
+func (v Version) IsZero() bool { return v == Version{} }
+
+// Less orders versions by time, then device: the total order of the merge.
+func (v Version) Less(w Version) bool {
+	if v.Time != w.Time {
+		return v.Time < w.Time
+	}
+	return string(v.Device[:]) < string(w.Device[:])
+}
+
+// ChunkRef is one chunk of a file's content, in order.
+type ChunkRef struct {
+	ID   dvpc.ChunkID
+	Size uint32
+}
+
+// Entry is one change.
+type Entry struct {
+	Time   HLC
+	Op     Op
+	Path   string
+	Base   Version // the version of Path the writer saw; zero if none
+	Mode   uint32  // permission bits
+	MTime  int64   // modification time, ns since 1970
+	Size   uint64
+	Target string
+	Chunks []ChunkRef
+}
+
+// MaxPath bounds a path's length in bytes.
+const MaxPath = 4096
+
+// CleanPath returns the canonical form of a path in a volume: absolute,
+// slash-separated, no "." or ".." elements, no empty elements, valid UTF-8,
+// no NUL. It refuses paths that cannot be made so.
+func CleanPath(p string) (string, error) {
+	const op errors.Op = "journal.CleanPath"
+	if !utf8.ValidString(p) || strings.ContainsRune(p, 0) || len(p) > MaxPath {
+		return "", errors.E(op, errors.Invalid, p, errors.Str("path is not valid UTF-8, holds a NUL byte, or is too long"))
+	}
+	for _, elem := range strings.Split(p, "/") {
+		if elem == ".." {
+			return "", errors.E(op, errors.Invalid, p, errors.Str(`path may not contain ".."`))
+		}
+	}
+	return path.Clean("/" + p), nil
+}
+
+// validEntry checks what the decoder cannot: a path in canonical form, and
+// fields that fit the op.
+func validEntry(e *Entry) error {
+	if c, err := CleanPath(e.Path); err != nil || c != e.Path || e.Path == "/" && e.Op != Mkdir {
+		return errors.Str("entry path is not canonical")
+	}
+	switch e.Op {
+	case Put, Mkdir, Delete:
+		if e.Target != "" {
+			return errors.Str("target on a non-symlink entry")
+		}
+	case Symlink:
+	default:
+		return errors.Str("unknown entry op")
+	}
+	if e.Op != Put && len(e.Chunks) > 0 {
+		return errors.Str("chunks on an entry that is not a file")
+	}
+	var sum uint64
+	for _, c := range e.Chunks {
+		sum += uint64(c.Size)
+	}
+	if e.Op == Put && sum != e.Size {
+		return errors.Str("chunk sizes do not add up to the file size")
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+// Package keys owns DVPC's key hierarchy: the passphrase is stretched with
+// Argon2id into an authentication key (for servers) and an unwrap key (never
+// leaves the PC); the unwrap key opens the account's master key; the master
+// key opens each volume's key; a volume key derives the subkeys that seal
+// data and metadata, key chunk ids and the chunker.
+//
+// It holds keys in memory only. It never writes a file, never logs, and
+// never returns a key that did not authenticate.
+package keys
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/seal"
+)
+
+// Size is the size of every symmetric key.
+const Size = 32
+
+// Key is a symmetric key.
+type Key = [Size]byte
+
+// Params are the Argon2id cost parameters, stored with each account.
+type Params struct {
+	Time      uint32 // passes
+	MemoryKiB uint32
+	Threads   uint8
+}
+
+// DefaultParams follow RFC 9106's second recommendation: 64 MiB, 3 passes.
+func DefaultParams() Params { return Params{Time: 3, MemoryKiB: 64 << 10, Threads: 4} }
+
+// TestParams are cheap parameters for tests only.
+func TestParams() Params { return Params{Time: 1, MemoryKiB: 64, Threads: 1} }
+
+// MaxMemoryKiB bounds what a stored parameter set can make a client spend,
+// so a hostile mirror cannot exhaust a PC's memory: 4 GiB.
+const MaxMemoryKiB = 4 << 20
+
+// Validate refuses parameters that are too weak to be real or too costly to
+// be honest.
+func (p Params) Validate() error {
+	const op errors.Op = "keys.Params"
+	if p.Time < 1 || p.Time > 100 || p.Threads < 1 || p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > MaxMemoryKiB {
+		return errors.E(op, errors.Corrupt, errors.Str("implausible Argon2id parameters"))
+	}
+	return nil
+}
+
+// Stretched is what a passphrase yields.
+type Stretched struct {
+	Auth   Key // proves the user to a server; the server keeps only a hash
+	Unwrap Key // opens the master key; never leaves the PC
+}
+
+// Stretch runs Argon2id over the passphrase and splits its output into two
+// independent keys with HKDF-SHA256.
+func Stretch(passphrase, salt []byte, p Params) Stretched {
+	seed := argon2.IDKey(passphrase, salt, p.Time, p.MemoryKiB, p.Threads, Size)
+	return Stretched{
+		Auth:   Derive(Key(seed), "dvpc v1 auth"),
+		Unwrap: Derive(Key(seed), "dvpc v1 unwrap"),
+	}
+}
+
+// Derive returns the subkey of k for the given purpose (HKDF-SHA256 with an
+// empty salt and the purpose as info).
+func Derive(k Key, purpose string) Key {
+	out, err := hkdf.Key(sha256.New, k[:], nil, purpose, Size)
+	if err != nil {
+		panic(err)
+	}
+	return Key(out)
+}
+
+// New returns a fresh random key.
+func New() Key {
+	var k Key
+	if _, err := rand.Read(k[:]); err != nil {
+		panic("keys: no randomness: " + err.Error())
+	}
+	return k
+}
+
+// Volume is the set of subkeys derived from one volume key.
+type Volume struct {
+	Data    *seal.Key // seals chunks
+	Meta    *seal.Key // seals pack headers, index, journal, checkpoints, device records
+	ChunkID Key       // keys the BLAKE3 hash that names chunks
+	Gear    Key       // keys the chunker's gear table
+	Local   *seal.Key // seals the client's local state on a PC
+}
+
+// ForVolume derives a volume's subkeys from its key.
+func ForVolume(k Key) *Volume {
+	return &Volume{
+		Data:    seal.NewKey(Derive(k, "dvpc v1 data")),
+		Meta:    seal.NewKey(Derive(k, "dvpc v1 meta")),
+		ChunkID: Derive(k, "dvpc v1 chunk id"),
+		Gear:    Derive(k, "dvpc v1 chunker gear"),
+		Local:   seal.NewKey(Derive(k, "dvpc v1 local state")),
+	}
+}

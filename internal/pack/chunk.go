@@ -1,0 +1,118 @@
+package pack
+
+import (
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/dvpc/dvpc/internal/chunk"
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/keys"
+)
+
+// Compression tags, the first byte of a sealed chunk's body.
+const (
+	compNone = 0
+	compZstd = 1
+)
+
+// MaxChunk bounds a chunk's plaintext, so a forged length cannot make a
+// reader allocate without limit.
+const MaxChunk = 64 << 20
+
+// Codec seals and opens chunks of one volume. It is safe for concurrent use.
+type Codec struct {
+	keys *keys.Volume
+	ids  *chunk.IDKey
+	enc  *zstd.Encoder
+	dec  *zstd.Decoder
+	bufs sync.Pool
+}
+
+// NewCodec returns the chunk codec for a volume's keys.
+func NewCodec(k *keys.Volume) *Codec {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		panic(err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxChunk))
+	if err != nil {
+		panic(err)
+	}
+	return &Codec{keys: k, ids: chunk.NewIDKey(k.ChunkID), enc: enc, dec: dec}
+}
+
+// ID returns the chunk id of data.
+func (c *Codec) ID(data []byte) dvpc.ChunkID { return c.ids.Sum(data) }
+
+func chunkAD(id dvpc.ChunkID) []byte { return append([]byte("dvpc chunk"), id[:]...) }
+
+// sample is how much of a chunk is test-compressed to decide whether
+// compressing the whole pays.
+const sample = 16 << 10
+
+// Seal appends the sealed form of the chunk data with the given id to dst.
+// It compresses with zstd when that saves at least an eighth.
+func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
+	bp, _ := c.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	body := append((*bp)[:0], compNone)
+	if c.pays(data) {
+		body = append(body[:0], compZstd)
+		body = c.enc.EncodeAll(data, body)
+		if len(body)-1 > len(data)-len(data)/8 {
+			body = append(body[:0], compNone)
+			body = append(body, data...)
+		}
+	} else {
+		body = append(body, data...)
+	}
+	dst = c.keys.Data.Seal(dst, body, chunkAD(id))
+	*bp = body
+	c.bufs.Put(bp)
+	return dst
+}
+
+// pays guesses from a sample whether compressing data is worth it.
+func (c *Codec) pays(data []byte) bool {
+	if len(data) < 64 {
+		return false
+	}
+	if len(data) <= 2*sample {
+		return true
+	}
+	var buf [sample + 512]byte
+	out := c.enc.EncodeAll(data[:sample], buf[:0])
+	return len(out) < sample*7/8
+}
+
+// Open verifies and opens a sealed chunk, appending its plaintext to dst.
+func (c *Codec) Open(dst []byte, id dvpc.ChunkID, sealed []byte) ([]byte, error) {
+	const op errors.Op = "pack.OpenChunk"
+	body, err := c.keys.Data.Open(nil, sealed, chunkAD(id))
+	if err != nil {
+		return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), err)
+	}
+	if len(body) == 0 {
+		return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), errors.Str("empty chunk body"))
+	}
+	start := len(dst)
+	switch body[0] {
+	case compNone:
+		dst = append(dst, body[1:]...)
+	case compZstd:
+		dst, err = c.dec.DecodeAll(body[1:], dst)
+		if err != nil {
+			return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), err)
+		}
+	default:
+		return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), errors.Str("unknown compression"))
+	}
+	if c.ID(dst[start:]) != id {
+		return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), errors.Str("plaintext does not match its chunk id"))
+	}
+	return dst, nil
+}

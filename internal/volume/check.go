@@ -1,0 +1,234 @@
+package volume
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/pack"
+)
+
+// listPacks returns the packs on the mirror with their sizes.
+func (v *Volume) listPacks(ctx context.Context) (map[dvpc.ObjectID]int64, error) {
+	packs := map[dvpc.ObjectID]int64{}
+	err := v.store.List(ctx, "data/", func(i blob.Info) error {
+		id, err := dvpc.ParseObjectID(i.Name[strings.LastIndexByte(i.Name, '/')+1:])
+		if err == nil && i.Name == packName(id) {
+			packs[id] = i.Size
+		}
+		return nil
+	})
+	return packs, err
+}
+
+// readPackHeader reads and opens the header at the end of a pack.
+func (v *Volume) readPackHeader(ctx context.Context, id dvpc.ObjectID, size int64) ([]pack.Entry, error) {
+	const guess = 64 << 10
+	off := max(0, size-guess)
+	tail, err := v.store.Get(ctx, packName(id), off, -1)
+	if err != nil {
+		return nil, err
+	}
+	if len(tail) >= pack.TrailerSize {
+		if need := pack.HeaderLength(tail[len(tail)-pack.TrailerSize:]); need > int64(len(tail)) && need <= size {
+			if tail, err = v.store.Get(ctx, packName(id), size-need, -1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return pack.ParseHeader(v.keys.Meta, tail, size)
+}
+
+// RecoverPacks adopts packs that no index names (left by an interrupted
+// write) by reading their own headers, and writes an index object for
+// them, so their chunks are not uploaded again. Packs whose header does not
+// open are left alone for 'check' to report.
+func (v *Volume) RecoverPacks(ctx context.Context) (int, error) {
+	packs, err := v.listPacks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var found []pack.PackEntries
+	for id, size := range packs {
+		if v.index.Has(id) {
+			continue
+		}
+		es, err := v.readPackHeader(ctx, id, size)
+		if err != nil {
+			continue
+		}
+		found = append(found, pack.PackEntries{Pack: id, Entries: es})
+	}
+	if len(found) == 0 {
+		return 0, nil
+	}
+	if err := v.writeIndex(ctx, found); err != nil {
+		return 0, err
+	}
+	return len(found), v.saveState()
+}
+
+// Problem is one thing check found wrong, and what it affects.
+type Problem struct {
+	Object   string   // the object on the mirror
+	Err      error    // what is wrong with it
+	Affected []string // "path @ time (device)" of every file version that needs it
+}
+
+// CheckResult is what Check found.
+type CheckResult struct {
+	Packs, Chunks, Segments, Indexes int
+	Bytes                            int64
+	Problems                         []Problem
+}
+
+// Check verifies that every object the volume needs is on the mirror and
+// intact: each object's bytes against the hash in its name, every pack
+// header, and, with readData, every chunk's AEAD and keyed hash. It says
+// which file versions each missing or bad object affects.
+func (v *Volume) Check(ctx context.Context, readData bool, prog *Progress) (*CheckResult, error) {
+	res := &CheckResult{}
+	bad := map[dvpc.ObjectID]error{}      // packs
+	badChunk := map[dvpc.ChunkID]string{} // chunk → object that fails
+	if err := v.checkMeta(ctx, res); err != nil {
+		return nil, err
+	}
+	packs, err := v.listPacks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v.index.Packs(func(id dvpc.ObjectID, es []pack.Entry) {
+		if _, ok := packs[id]; !ok {
+			bad[id] = errors.E(errors.NotExist, errors.Str("pack is missing from the mirror"))
+		}
+	})
+	ids := make([]dvpc.ObjectID, 0, len(packs))
+	for id := range packs {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return string(ids[i][:]) < string(ids[j][:]) })
+	for _, id := range ids {
+		prog.TotalBytes.Add(packs[id])
+	}
+	for _, id := range ids {
+		res.Packs++
+		res.Bytes += packs[id]
+		if err := v.checkPack(ctx, id, packs[id], readData, badChunk, res); err != nil {
+			bad[id] = err
+		}
+		prog.Bytes.Add(packs[id])
+		prog.Files.Add(1)
+	}
+	v.index.Packs(func(id dvpc.ObjectID, es []pack.Entry) {
+		if err := bad[id]; err != nil {
+			for _, e := range es {
+				if _, ok := badChunk[e.ID]; !ok {
+					badChunk[e.ID] = packName(id)
+				}
+			}
+		}
+	})
+	for id, err := range bad {
+		res.Problems = append(res.Problems, Problem{Object: packName(id), Err: err})
+	}
+	v.affected(res, badChunk)
+	return res, nil
+}
+
+// checkMeta verifies journal segments and index objects against their names.
+func (v *Volume) checkMeta(ctx context.Context, res *CheckResult) error {
+	for _, prefix := range []string{"journal/", "index/"} {
+		err := v.store.List(ctx, prefix, func(i blob.Info) error {
+			sum, ok := blob.Sum(i.Name)
+			if !ok {
+				return nil
+			}
+			if prefix == "journal/" {
+				res.Segments++
+			} else {
+				res.Indexes++
+			}
+			b, err := v.store.Get(ctx, i.Name, 0, -1)
+			if err != nil {
+				res.Problems = append(res.Problems, Problem{Object: i.Name, Err: err})
+				return nil
+			}
+			if dvpc.Hash(b) != sum {
+				res.Problems = append(res.Problems, Problem{Object: i.Name, Err: errors.E(errors.Corrupt, errors.Str("bytes do not match the hash in the name"))})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPack verifies one pack: its hash, its header against the index, and
+// with readData each chunk.
+func (v *Volume) checkPack(ctx context.Context, id dvpc.ObjectID, size int64, readData bool, badChunk map[dvpc.ChunkID]string, res *CheckResult) error {
+	b, err := v.store.Get(ctx, packName(id), 0, -1)
+	if err != nil {
+		return err
+	}
+	if dvpc.Hash(b) != id {
+		return errors.E(errors.Corrupt, errors.Str("pack bytes do not match the hash in its name"))
+	}
+	es, err := pack.ParseHeader(v.keys.Meta, b, size)
+	if err != nil {
+		return err
+	}
+	res.Chunks += len(es)
+	if !readData {
+		return nil
+	}
+	var buf []byte
+	for _, e := range es {
+		if buf, err = v.codec.Open(buf[:0], e.ID, b[e.Offset:e.Offset+e.Length]); err != nil {
+			badChunk[e.ID] = packName(id)
+			res.Problems = append(res.Problems, Problem{Object: fmt.Sprintf("%s chunk %s", packName(id), e.ID), Err: err})
+		}
+	}
+	return nil
+}
+
+// affected fills in, for each problem, the file versions that need a bad
+// chunk, and adds a problem for chunks that no index names at all.
+func (v *Volume) affected(res *CheckResult, badChunk map[dvpc.ChunkID]string) {
+	byObject := map[string][]string{}
+	missing := map[dvpc.ChunkID][]string{}
+	for _, c := range v.Changes() {
+		for _, ref := range c.Chunks {
+			desc := fmt.Sprintf("%s @ %s (%s)", c.Path, c.Time.Time().UTC().Format("2006-01-02 15:04:05"), v.DeviceName(c.Device))
+			if obj, ok := badChunk[ref.ID]; ok {
+				byObject[obj] = appendOnce(byObject[obj], desc)
+			} else if _, ok := v.index.Lookup(ref.ID); !ok {
+				missing[ref.ID] = appendOnce(missing[ref.ID], desc)
+			}
+		}
+	}
+	for i := range res.Problems {
+		obj := res.Problems[i].Object
+		if k := strings.Index(obj, " chunk "); k >= 0 {
+			obj = obj[:k]
+		}
+		res.Problems[i].Affected = byObject[obj]
+	}
+	for id, aff := range missing {
+		res.Problems = append(res.Problems, Problem{Object: "chunk " + id.String(),
+			Err: errors.E(errors.NotExist, errors.Str("chunk is in no index and no pack")), Affected: aff})
+	}
+	sort.Slice(res.Problems, func(i, j int) bool { return res.Problems[i].Object < res.Problems[j].Object })
+}
+
+func appendOnce(s []string, x string) []string {
+	if len(s) > 0 && s[len(s)-1] == x {
+		return s
+	}
+	return append(s, x)
+}

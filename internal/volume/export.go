@@ -1,0 +1,127 @@
+package volume
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/journal"
+)
+
+// Export writes the tree t (from Tree or TreeAt), from the volume folder
+// src down, into the local folder dst. Files are written under temporary
+// names and renamed into place, so an interrupted export leaves no
+// half-written file under a real name.
+func (v *Volume) Export(ctx context.Context, t *Tree, src, dst string, prog *Progress) error {
+	const op errors.Op = "dvpc export"
+	src, err := clean(src)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	if t.Lookup(src) == nil {
+		return errors.E(op, errors.NotExist, src)
+	}
+	var dirs, files []*Node
+	t.Walk(src, func(n *Node) error {
+		if n.IsDir() {
+			dirs = append(dirs, n)
+		} else {
+			files = append(files, n)
+			prog.TotalBytes.Add(int64(n.Size))
+		}
+		return nil
+	})
+	prog.TotalFiles.Store(int64(len(files)))
+	local := func(n *Node) string {
+		rel, _ := filepath.Rel(src, n.Path)
+		return filepath.Join(dst, filepath.FromSlash(rel))
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(local(d), 0o700); err != nil {
+			return errors.E(op, errors.IO, err)
+		}
+	}
+	if err := v.exportFiles(ctx, files, local, prog); err != nil {
+		return errors.E(op, err)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- { // children's times first
+		d := dirs[i]
+		os.Chmod(local(d), os.FileMode(d.Mode&0o7777)|0o700)
+		if d.MTime != 0 {
+			mt := time.Unix(0, d.MTime)
+			os.Chtimes(local(d), mt, mt)
+		}
+	}
+	return nil
+}
+
+func (v *Volume) exportFiles(ctx context.Context, files []*Node, local func(*Node) string, prog *Progress) error {
+	jobs := make(chan *Node)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range max(2, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range jobs {
+				if err := v.exportFile(ctx, n, local(n)); err != nil {
+					once.Do(func() { first = err })
+				}
+				prog.Files.Add(1)
+				prog.Bytes.Add(int64(n.Size))
+			}
+		}()
+	}
+	for _, n := range files {
+		if ctx.Err() != nil {
+			break
+		}
+		jobs <- n
+	}
+	close(jobs)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+func (v *Volume) exportFile(ctx context.Context, n *Node, to string) error {
+	os.Remove(to)
+	if n.Op == journal.Symlink {
+		if err := os.Symlink(n.Target, to); err != nil {
+			return errors.E(errors.IO, to, err)
+		}
+		return nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(to), ".dvpc-tmp-*")
+	if err != nil {
+		return errors.E(errors.IO, to, err)
+	}
+	defer os.Remove(f.Name())
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if _, err := v.WriteTo(ctx, n, bw); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return errors.E(errors.IO, to, err)
+	}
+	if err := f.Close(); err != nil {
+		return errors.E(errors.IO, to, err)
+	}
+	os.Chmod(f.Name(), os.FileMode(n.Mode&0o7777))
+	mt := time.Unix(0, n.MTime)
+	os.Chtimes(f.Name(), mt, mt)
+	if err := os.Rename(f.Name(), to); err != nil {
+		return errors.E(errors.IO, to, err)
+	}
+	return nil
+}

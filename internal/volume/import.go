@@ -1,0 +1,300 @@
+package volume
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dvpc/dvpc/internal/chunk"
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/journal"
+)
+
+// Progress counts the work of a long operation. Its fields are updated
+// atomically while the operation runs; read them with Load.
+type Progress struct {
+	Files, TotalFiles atomic.Int64
+	Bytes, TotalBytes atomic.Int64
+	Stored            atomic.Int64 // bytes written to the mirror
+}
+
+// ImportResult says what an import did.
+type ImportResult struct {
+	Changed, Unchanged int     // files and folders
+	Skipped            []error // items that could not be imported
+}
+
+// item is one thing found under the import source.
+type item struct {
+	local string
+	dest  string
+	info  fs.FileInfo
+}
+
+// Batches bound how much an import holds before committing, so an
+// interrupted import loses at most one batch of work.
+const (
+	batchBytes = 512 << 20
+	batchFiles = 20000
+)
+
+// Import adds the tree under the local folder src to the volume folder dest.
+// Files whose size, time and mode match what the volume holds are not read.
+// It commits in batches; run again after an interruption, it skips what was
+// committed and reuses chunks already uploaded.
+func (v *Volume) Import(ctx context.Context, src, dest string, prog *Progress) (*ImportResult, error) {
+	const op errors.Op = "dvpc import"
+	dest, err := clean(dest)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	if prog == nil {
+		prog = &Progress{}
+	}
+	if _, err := v.RecoverPacks(ctx); err != nil {
+		return nil, errors.E(op, err)
+	}
+	res := &ImportResult{}
+	t := v.Tree()
+	items, err := v.scan(src, dest, t, res)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	for _, it := range items {
+		if it.info.Mode().IsRegular() {
+			prog.TotalBytes.Add(it.info.Size())
+		}
+	}
+	prog.TotalFiles.Store(int64(len(items)))
+	w := v.NewWriter(ctx)
+	defer w.Close()
+	var batch []item
+	var size int64
+	flush := func() error {
+		if err := v.importBatch(ctx, w, t, batch, prog, res); err != nil {
+			return err
+		}
+		batch, size = batch[:0], 0
+		err := w.Commit(ctx)
+		prog.Stored.Store(w.Stored())
+		return err
+	}
+	for _, it := range items {
+		batch = append(batch, it)
+		size += it.info.Size()
+		if size >= batchBytes || len(batch) >= batchFiles {
+			if err := flush(); err != nil {
+				return res, errors.E(op, err)
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return res, errors.E(op, err)
+	}
+	return res, nil
+}
+
+// scan walks src and returns the items that differ from the tree.
+func (v *Volume) scan(src, dest string, t *Tree, res *ImportResult) ([]item, error) {
+	root, err := os.Stat(src)
+	if err != nil {
+		return nil, errors.E(errors.NotExist, src, err)
+	}
+	if !root.IsDir() {
+		return nil, errors.E(errors.NotDir, src, errors.Str("is not a folder: use 'dvpc put' for one file"))
+	}
+	var items []item
+	err = filepath.WalkDir(src, func(local string, d fs.DirEntry, err error) error {
+		if err != nil {
+			res.Skipped = append(res.Skipped, errors.E(errors.IO, local, err))
+			return nil
+		}
+		rel, _ := filepath.Rel(src, local)
+		if rel == "." {
+			return nil
+		}
+		p, err := journal.CleanPath(path.Join(dest, filepath.ToSlash(rel)))
+		if err != nil {
+			res.Skipped = append(res.Skipped, errors.E(local, err))
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			res.Skipped = append(res.Skipped, errors.E(errors.IO, local, err))
+			return nil
+		}
+		if !info.Mode().IsRegular() && !info.IsDir() && info.Mode()&fs.ModeSymlink == 0 {
+			return nil // devices, sockets, pipes: not files
+		}
+		if unchanged(t.Lookup(p), info, local) {
+			res.Unchanged++
+			return nil
+		}
+		items = append(items, item{local: local, dest: p, info: info})
+		return nil
+	})
+	return items, err
+}
+
+// unchanged reports whether n already holds what info describes.
+func unchanged(n *Node, info fs.FileInfo, local string) bool {
+	if n == nil || n.Mode != uint32(info.Mode().Perm()) && n.Version() != (journal.Version{}) {
+		return false
+	}
+	switch {
+	case info.IsDir():
+		return n.IsDir()
+	case info.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(local)
+		return err == nil && n.Op == journal.Symlink && n.Target == target
+	default:
+		return n.Op == journal.Put && n.Size == uint64(info.Size()) && n.MTime == info.ModTime().UnixNano()
+	}
+}
+
+// importBatch stores the items of one batch with parallel workers and adds
+// their changes to w.
+func (v *Volume) importBatch(ctx context.Context, w *Writer, t *Tree, items []item, prog *Progress, res *ImportResult) error {
+	// Folders first, in order, so they precede their contents.
+	for _, it := range items {
+		if it.info.IsDir() {
+			w.Add(journal.Entry{Op: journal.Mkdir, Path: it.dest, Base: base(t, it.dest),
+				Mode: uint32(it.info.Mode().Perm()), MTime: it.info.ModTime().UnixNano()})
+			res.Changed++
+			prog.Files.Add(1)
+		}
+	}
+	jobs := make(chan item)
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	workers := max(2, runtime.GOMAXPROCS(0))
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range jobs {
+				e, err := v.importFile(w, it, prog)
+				mu.Lock()
+				switch {
+				case err == nil:
+					e.Base = base(t, it.dest)
+					w.Add(e)
+					res.Changed++
+				case errors.Is(err, errors.IO) || errors.Is(err, errors.NotExist):
+					res.Skipped = append(res.Skipped, err) // the file changed or vanished
+				case firstErr == nil:
+					firstErr = err
+				}
+				mu.Unlock()
+				prog.Files.Add(1)
+			}
+		}()
+	}
+	for _, it := range items {
+		if it.info.IsDir() {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		jobs <- it
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// importFile stores one file or symlink and returns its change (without a
+// base).
+func (v *Volume) importFile(w *Writer, it item, prog *Progress) (journal.Entry, error) {
+	e := journal.Entry{Path: it.dest, Mode: uint32(it.info.Mode().Perm()), MTime: it.info.ModTime().UnixNano()}
+	if it.info.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(it.local)
+		if err != nil {
+			return e, errors.E(errors.IO, it.local, err)
+		}
+		e.Op, e.Target = journal.Symlink, target
+		return e, nil
+	}
+	f, err := os.Open(it.local)
+	if err != nil {
+		return e, errors.E(errors.IO, it.local, err)
+	}
+	defer f.Close()
+	e.Op = journal.Put
+	refs, size, err := v.storeStream(w, f, prog)
+	if err != nil {
+		return e, errors.E(it.local, err)
+	}
+	e.Chunks, e.Size = refs, size
+	return e, nil
+}
+
+// storeStream chunks r, sealing chunks in parallel, and returns the chunk
+// list in order.
+func (v *Volume) storeStream(w *Writer, r io.Reader, prog *Progress) ([]journal.ChunkRef, uint64, error) {
+	c := chunk.New(r, v.keys.Gear, v.cfg.Chunk)
+	var refs []journal.ChunkRef
+	var size uint64
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i := 0; ; i++ {
+		data, err := c.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			wg.Wait()
+			return nil, 0, errors.E(errors.IO, err)
+		}
+		mu.Lock()
+		refs = append(refs, journal.ChunkRef{})
+		mu.Unlock()
+		size += uint64(len(data))
+		buf := getBuf(len(data))
+		copy(buf, data)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int, buf []byte) {
+			defer wg.Done()
+			ref, err := w.StoreChunk(buf)
+			prog.Bytes.Add(int64(len(buf)))
+			putBuf(buf)
+			<-sem
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			refs[i] = ref
+		}(i, buf)
+	}
+	wg.Wait()
+	return refs, size, firstErr
+}
+
+var bufPool sync.Pool
+
+func getBuf(n int) []byte {
+	if bp, ok := bufPool.Get().(*[]byte); ok && cap(*bp) >= n {
+		return (*bp)[:n]
+	}
+	return make([]byte, n, max(n, 1<<20))
+}
+
+func putBuf(b []byte) { bufPool.Put(&b) }

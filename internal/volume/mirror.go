@@ -1,0 +1,126 @@
+package volume
+
+import (
+	"context"
+	"crypto/ed25519"
+	"strings"
+	"time"
+
+	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/chunk"
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/keys"
+)
+
+// AccountObject is the name of the account key envelope on a mirror.
+const AccountObject = "account"
+
+// volumePrefix is where a volume's objects live on a mirror.
+func volumePrefix(id dvpc.VolumeID) string { return "volumes/" + id.String() + "/" }
+
+// ConfigObject is the name of a volume's config, under its prefix.
+const ConfigObject = "volume"
+
+// InitMirror makes a new account with one volume on an empty mirror. It
+// refuses a mirror that already holds an account.
+func InitMirror(ctx context.Context, root blob.Store, passphrase []byte, kdf keys.Params, name string, now time.Time) (*Config, keys.Key, error) {
+	const op errors.Op = "volume.Init"
+	if _, err := root.Stat(ctx, AccountObject); err == nil {
+		return nil, keys.Key{}, errors.E(op, errors.Exist, errors.Str("this mirror already holds a DVPC account: use 'dvpc login' to open it"))
+	} else if !errors.Is(err, errors.NotExist) {
+		return nil, keys.Key{}, errors.E(op, err)
+	}
+	acct, master := keys.NewAccount(passphrase, kdf)
+	cfg, vk, err := CreateVolume(ctx, root, master, name, chunk.DefaultParams(), now)
+	if err != nil {
+		return nil, keys.Key{}, err
+	}
+	// The account envelope goes last: a mirror with an account is complete.
+	if err := root.Put(ctx, AccountObject, acct.Marshal()); err != nil {
+		return nil, keys.Key{}, errors.E(op, err)
+	}
+	return cfg, vk, nil
+}
+
+// CreateVolume writes the config of a new volume under the account's master
+// key.
+func CreateVolume(ctx context.Context, root blob.Store, master keys.Key, name string, p chunk.Params, now time.Time) (*Config, keys.Key, error) {
+	vk := keys.New()
+	cfg := &Config{ID: dvpc.NewVolumeID(), Name: name, Created: now, Chunk: p}
+	cfg.Wrapped = keys.WrapVolumeKey(master, cfg.ID, vk)
+	err := root.Put(ctx, volumePrefix(cfg.ID)+ConfigObject, cfg.Marshal(keys.ForVolume(vk).Meta))
+	if err != nil {
+		return nil, keys.Key{}, errors.E(errors.Op("volume.Create"), err)
+	}
+	return cfg, vk, nil
+}
+
+// Unlock reads the account envelope of a mirror and opens the master key.
+func Unlock(ctx context.Context, root blob.Store, passphrase []byte) (keys.Key, error) {
+	const op errors.Op = "volume.Unlock"
+	b, err := root.Get(ctx, AccountObject, 0, -1)
+	if errors.Is(err, errors.NotExist) {
+		return keys.Key{}, errors.E(op, errors.NotExist, errors.Str("no DVPC account on this mirror: is it the right folder? ('dvpc init' makes one)"))
+	}
+	if err != nil {
+		return keys.Key{}, errors.E(op, err)
+	}
+	acct, err := keys.ParseAccount(b)
+	if err != nil {
+		return keys.Key{}, errors.E(op, AccountObject, err)
+	}
+	return acct.Unlock(passphrase)
+}
+
+// Volumes lists the volumes of an account on a mirror.
+func Volumes(ctx context.Context, root blob.Store, master keys.Key) ([]*Config, []keys.Key, error) {
+	var cfgs []*Config
+	var vks []keys.Key
+	err := root.List(ctx, "volumes/", func(i blob.Info) error {
+		if !strings.HasSuffix(i.Name, "/"+ConfigObject) || strings.Count(i.Name, "/") != 2 {
+			return nil
+		}
+		b, err := root.Get(ctx, i.Name, 0, -1)
+		if err != nil {
+			return err
+		}
+		c, vk, err := ParseConfig(master, b)
+		if err != nil {
+			return errors.E(i.Name, err)
+		}
+		cfgs, vks = append(cfgs, c), append(vks, vk)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, errors.E(errors.Op("volume.Volumes"), err)
+	}
+	return cfgs, vks, nil
+}
+
+// Identity is this device: its id, name and signing key. The client keeps
+// it in its config; the mirror holds only the public half.
+type Identity struct {
+	ID   dvpc.DeviceID
+	Name string
+	Key  ed25519.PrivateKey
+}
+
+// NewIdentity makes a new device identity.
+func NewIdentity(name string) Identity {
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		panic(err)
+	}
+	return Identity{ID: dvpc.NewDeviceID(), Name: name, Key: priv}
+}
+
+// Register writes the device's record to the volume on the mirror.
+func Register(ctx context.Context, root blob.Store, vol dvpc.VolumeID, vk keys.Key, id Identity, now time.Time) error {
+	d := &Device{ID: id.ID, Name: id.Name, Public: id.Key.Public().(ed25519.PublicKey), Created: now}
+	err := root.Put(ctx, volumePrefix(vol)+"devices/"+id.ID.String(), d.Marshal(keys.ForVolume(vk).Meta))
+	if err != nil {
+		return errors.E(errors.Op("volume.Register"), err)
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package volume
+
+import (
+	"context"
+	"io"
+
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/journal"
+	"github.com/dvpc/dvpc/internal/pack"
+)
+
+// maxSpan bounds one ranged read that covers several chunks of a pack.
+const maxSpan = 8 << 20
+
+// WriteTo writes the content of the file node n to out, verifying every
+// chunk. A chunk that is missing from the index or the mirror, or that
+// fails to verify, is an error naming the chunk and the file; no byte of a
+// bad chunk reaches out.
+func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, error) {
+	const op errors.Op = "volume.Read"
+	var written int64
+	chunks := n.Chunks
+	var buf []byte
+	for len(chunks) > 0 {
+		locs, err := v.locate(chunks)
+		if err != nil {
+			return written, errors.E(op, n.Path, err)
+		}
+		span := len(locs)
+		first, last := locs[0], locs[span-1]
+		raw, err := v.store.Get(ctx, packName(first.Pack), int64(first.Offset), int64(last.Offset+last.Length-first.Offset))
+		if err != nil {
+			return written, errors.E(op, n.Path, err)
+		}
+		for i := 0; i < span; i++ {
+			l := locs[i]
+			lo := int(l.Offset - first.Offset)
+			if lo+int(l.Length) > len(raw) {
+				return written, errors.E(op, errors.Corrupt, n.Path, errors.Str("pack "+l.Pack.String()+" is shorter than its index says"))
+			}
+			buf, err = v.codec.Open(buf[:0], chunks[i].ID, raw[lo:lo+int(l.Length)])
+			if err != nil {
+				return written, errors.E(op, n.Path, errors.Str("in pack "+l.Pack.String()), err)
+			}
+			if len(buf) != int(chunks[i].Size) {
+				return written, errors.E(op, errors.Corrupt, n.Path, errors.Str("chunk size differs from the journal"))
+			}
+			k, err := out.Write(buf)
+			written += int64(k)
+			if err != nil {
+				return written, errors.E(op, errors.IO, err)
+			}
+		}
+		chunks = chunks[span:]
+	}
+	return written, nil
+}
+
+// locate returns the locations of the leading chunks that can be read with
+// one ranged get: consecutive in one pack.
+func (v *Volume) locate(chunks []journal.ChunkRef) ([]pack.Location, error) {
+	var locs []pack.Location
+	for i, c := range chunks {
+		l, ok := v.index.Lookup(c.ID)
+		if !ok {
+			if i == 0 {
+				return nil, errors.E(errors.NotExist, errors.Str("chunk "+c.ID.String()+" is in no index: the mirror lost it, or it was never uploaded"))
+			}
+			break
+		}
+		if i > 0 {
+			prev := locs[i-1]
+			if l.Pack != prev.Pack || l.Offset != prev.Offset+prev.Length || l.Offset+l.Length-locs[0].Offset > maxSpan {
+				break
+			}
+		}
+		locs = append(locs, l)
+	}
+	return locs, nil
+}

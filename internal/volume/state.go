@@ -1,0 +1,186 @@
+package volume
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/journal"
+	"github.com/dvpc/dvpc/internal/pack"
+)
+
+// The local state is one file, "state" in the state directory: the common
+// header (kind 8) and seal(local, body, ad = "dvpc local state" || volume id).
+// It caches what was read from the mirror: device records, each device's
+// decoded journal, and the index. Losing it loses nothing: Open rebuilds it
+// from the mirror.
+const stateFile = "state"
+
+func (v *Volume) stateAD() []byte { return append([]byte("dvpc local state"), v.cfg.ID[:]...) }
+
+// loadState reads the local state if there is one. A state that does not
+// open or decode is dropped and rebuilt from the mirror.
+func (v *Volume) loadState() error {
+	if v.stateDir == "" {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(v.stateDir, stateFile))
+	if err != nil {
+		return nil
+	}
+	body, err := dvpc.ParseHeader(b, dvpc.KindLocal)
+	if err == nil {
+		body, err = v.keys.Local.Open(nil, body, v.stateAD())
+	}
+	if err == nil {
+		err = v.decodeState(body)
+	}
+	if err != nil {
+		// Start over from the mirror.
+		v.devices, v.logs = map[dvpc.DeviceID]*Device{}, map[dvpc.DeviceID]*devLog{}
+		v.index, v.indexes, v.clock = pack.NewIndex(), map[dvpc.ObjectID]bool{}, 0
+	}
+	return nil
+}
+
+// saveState writes the local state if it changed: to a temporary file,
+// synced, then renamed over the old one.
+func (v *Volume) saveState() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.stateDir == "" || !v.dirty {
+		return nil
+	}
+	b := dvpc.AppendHeader(nil, dvpc.KindLocal)
+	b = v.keys.Local.Seal(b, v.encodeState(), v.stateAD())
+	if err := writeFileAtomic(filepath.Join(v.stateDir, stateFile), b); err != nil {
+		return errors.E(errors.Op("volume.saveState"), errors.IO, err)
+	}
+	v.dirty = false
+	return nil
+}
+
+func (v *Volume) encodeState() []byte {
+	b := binary.BigEndian.AppendUint64(nil, uint64(v.clock))
+	b = binary.AppendUvarint(b, uint64(len(v.devices)))
+	for _, d := range v.devices {
+		b = append(b, d.ID[:]...)
+		b = append(b, d.Public...)
+		b = binary.BigEndian.AppendUint64(b, uint64(d.Created.UnixNano()))
+		b = binary.AppendUvarint(b, uint64(len(d.Name)))
+		b = append(b, d.Name...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(v.logs)))
+	for dev, l := range v.logs {
+		b = append(b, dev[:]...)
+		b = binary.BigEndian.AppendUint64(b, l.seq)
+		b = append(b, l.last[:]...)
+		enc := journal.EncodeEntries(l.entries)
+		b = binary.AppendUvarint(b, uint64(len(enc)))
+		b = append(b, enc...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(v.indexes)))
+	for id := range v.indexes {
+		b = append(b, id[:]...)
+	}
+	var packs []pack.PackEntries
+	v.index.Packs(func(id dvpc.ObjectID, es []pack.Entry) {
+		packs = append(packs, pack.PackEntries{Pack: id, Entries: es})
+	})
+	return append(b, pack.EncodeIndex(packs)...)
+}
+
+// stateReader decodes the local state, remembering the first error.
+type stateReader struct {
+	b   []byte
+	err error
+}
+
+func (r *stateReader) take(n int) []byte {
+	if r.err != nil || n < 0 || n > len(r.b) {
+		r.err = errors.Str("local state truncated")
+		return make([]byte, max(n, 0)&0xff)
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *stateReader) uvarint() int {
+	x, k := binary.Uvarint(r.b)
+	if r.err != nil || k <= 0 || x > uint64(len(r.b)) {
+		r.err = errors.Str("local state malformed")
+		return 0
+	}
+	r.b = r.b[k:]
+	return int(x)
+}
+
+func (r *stateReader) u64() uint64 { return binary.BigEndian.Uint64(r.take(8)) }
+
+func (v *Volume) decodeState(b []byte) error {
+	r := &stateReader{b: b}
+	v.clock = journal.HLC(r.u64())
+	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
+		d := &Device{}
+		copy(d.ID[:], r.take(16))
+		d.Public = append([]byte(nil), r.take(32)...)
+		d.Created = time.Unix(0, int64(r.u64()))
+		d.Name = string(r.take(r.uvarint()))
+		v.devices[d.ID] = d
+	}
+	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
+		var dev dvpc.DeviceID
+		copy(dev[:], r.take(16))
+		l := &devLog{seq: r.u64()}
+		copy(l.last[:], r.take(32))
+		es, err := journal.DecodeEntries(r.take(r.uvarint()))
+		if err != nil && r.err == nil {
+			r.err = err
+		}
+		l.entries = es
+		v.logs[dev] = l
+	}
+	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
+		v.indexes[dvpc.ObjectID(r.take(32))] = true
+	}
+	if r.err != nil {
+		return r.err
+	}
+	packs, err := pack.DecodeIndex(r.b)
+	if err != nil {
+		return err
+	}
+	for _, p := range packs {
+		v.index.Add(p.Pack, p.Entries)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path so that a crash leaves either the old
+// file or the new one.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

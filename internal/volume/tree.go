@@ -1,0 +1,317 @@
+package volume
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/journal"
+)
+
+// Change is one journal entry with the device that wrote it.
+type Change struct {
+	Device dvpc.DeviceID
+	*journal.Entry
+}
+
+// Version returns the version the change creates.
+func (c Change) Version() journal.Version {
+	return journal.Version{Device: c.Device, Time: c.Time}
+}
+
+// Node is what a path holds in a merged tree.
+type Node struct {
+	Path string
+	Change
+}
+
+// IsDir reports whether the node is a folder.
+func (n *Node) IsDir() bool { return n.Op == journal.Mkdir }
+
+// Live reports whether the node exists (is not a deletion).
+func (n *Node) Live() bool { return n.Op != journal.Delete }
+
+// Tree is the merge of a set of changes: what every path holds. It is
+// computed by Merge and never changed after.
+type Tree struct {
+	nodes map[string]*Node           // every path ever touched, with deletions
+	where map[journal.Version]string // where each applied version lives now
+	hist  map[string][]Change        // changes applied at each path, in order
+	names func(dvpc.DeviceID) string // device names, for conflict copies
+	under map[string]int             // folder → number of live nodes below it
+
+	kids map[string][]string // folder → sorted names of live children (built on demand)
+}
+
+// Merge computes the tree of the given changes. The result depends only on
+// the set of changes, never on their order in the slice: changes are
+// applied in the total order of their versions (clock, then device), and
+// every conflict is settled by a rule that looks only at the changes.
+//
+// The rules, for a change c at path p that saw version c.Base of p:
+//   - If p now holds c.Base (or nothing, and c.Base is zero), c applies at p.
+//   - Else, if c.Base lives elsewhere now (it was moved to a conflict copy)
+//     and is still the newest there, c follows it: c continues that line.
+//   - Else c is concurrent with what p holds:
+//   - a deletion loses to any content: nothing is deleted that the deleting
+//     device did not see;
+//   - content over a deletion or a missing path simply applies;
+//   - a folder over a folder merges;
+//   - a folder over a file moves the file to a conflict copy;
+//   - other content over content goes to a conflict copy of its own, named
+//     after its device and time, so both versions survive.
+//
+// A change under a file (p/x where p is a file) moves the file to a conflict
+// copy too, so that nothing is hidden.
+func Merge(changes []Change, names func(dvpc.DeviceID) string) *Tree {
+	sorted := make([]Change, len(changes))
+	copy(sorted, changes)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Version().Less(sorted[j].Version()) })
+	t := &Tree{
+		nodes: make(map[string]*Node, len(changes)),
+		where: make(map[journal.Version]string, len(changes)),
+		hist:  make(map[string][]Change, len(changes)),
+		under: map[string]int{},
+		names: names,
+	}
+	if t.names == nil {
+		t.names = func(d dvpc.DeviceID) string { return d.String()[:8] }
+	}
+	for i, c := range sorted {
+		if i > 0 && c.Version() == sorted[i-1].Version() {
+			continue // the same change seen twice
+		}
+		t.apply(c)
+	}
+	return t
+}
+
+func (t *Tree) apply(c Change) {
+	p := c.Path
+	cur := t.nodes[p]
+	switch {
+	case cur == nil && c.Base.IsZero(), cur != nil && cur.Version() == c.Base:
+		t.set(p, c)
+	case !c.Base.IsZero() && t.follows(c):
+		t.set(t.where[c.Base], c)
+	case c.Op == journal.Delete:
+		// Concurrent deletion: the other side's content wins.
+	case cur == nil || !cur.Live():
+		t.set(p, c)
+	case c.Op == journal.Mkdir && cur.IsDir():
+		// Both made the folder; nothing to do.
+	case c.Op == journal.Mkdir:
+		t.relocate(cur)
+		t.set(p, c)
+	default:
+		t.set(t.conflictPath(p, c), c)
+	}
+}
+
+// follows reports whether c's base was moved to a conflict copy and is still
+// the newest version there.
+func (t *Tree) follows(c Change) bool {
+	at, ok := t.where[c.Base]
+	if !ok || at == c.Path {
+		return false
+	}
+	n := t.nodes[at]
+	return n != nil && n.Version() == c.Base
+}
+
+// set applies c at path p. Content that would hide live nodes below p
+// goes to a conflict copy instead.
+func (t *Tree) set(p string, c Change) {
+	if (c.Op == journal.Put || c.Op == journal.Symlink) && t.under[p] > 0 {
+		p = t.conflictPath(p, c)
+	}
+	if c.Op != journal.Delete {
+		t.makeParents(p)
+	}
+	t.put(&Node{Path: p, Change: c})
+	t.where[c.Version()] = p
+	t.hist[p] = append(t.hist[p], c)
+}
+
+// put stores n at its path, keeping the live counts of its folders.
+func (t *Tree) put(n *Node) {
+	old := t.nodes[n.Path]
+	d := 0
+	if old != nil && old.Live() {
+		d--
+	}
+	if n.Live() {
+		d++
+	}
+	t.nodes[n.Path] = n
+	if d != 0 {
+		for dir := path.Dir(n.Path); ; dir = path.Dir(dir) {
+			t.under[dir] += d
+			if dir == "/" {
+				break
+			}
+		}
+	}
+	t.kids = nil
+}
+
+// makeParents moves any file that stands where p needs a folder.
+func (t *Tree) makeParents(p string) {
+	for dir := path.Dir(p); dir != "/"; dir = path.Dir(dir) {
+		if n := t.nodes[dir]; n != nil && n.Live() && !n.IsDir() {
+			t.relocate(n)
+		}
+	}
+}
+
+// relocate moves a file node to a conflict copy of its own.
+func (t *Tree) relocate(n *Node) {
+	to := t.conflictPath(n.Path, n.Change)
+	// The deletion left behind has no device, so no real change sees it.
+	t.put(&Node{Path: n.Path, Change: Change{Entry: &journal.Entry{
+		Time: n.Time, Op: journal.Delete, Path: n.Path}}})
+	moved := *n
+	moved.Path = to
+	t.put(&moved)
+	t.where[n.Version()] = to
+	t.hist[to] = append(t.hist[to], n.Change)
+}
+
+// conflictPath names the conflict copy of c at p: the device's name and the
+// change's time go before the extension, and a counter makes it unique.
+func (t *Tree) conflictPath(p string, c Change) string {
+	dir, base := path.Split(p)
+	ext := path.Ext(base)
+	if ext == base || len(ext) > 16 {
+		ext = ""
+	}
+	stem := strings.TrimSuffix(base, ext)
+	when := c.Time.Time().UTC().Format("2006-01-02 150405")
+	name := fmt.Sprintf("%s (conflict %s %s)", stem, sanitize(t.names(c.Device)), when)
+	for i := 1; ; i++ {
+		q := dir + name + ext
+		if i > 1 {
+			q = fmt.Sprintf("%s%s %d%s", dir, name, i, ext)
+		}
+		if n := t.nodes[q]; n == nil || !n.Live() {
+			return q
+		}
+	}
+}
+
+func sanitize(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '/' || r < ' ' {
+			return '_'
+		}
+		return r
+	}, s)
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return s
+}
+
+// Lookup returns the live node at p, or nil. A folder that exists only
+// because something lives under it is returned as a synthetic folder node.
+func (t *Tree) Lookup(p string) *Node {
+	if p == "/" {
+		return &Node{Path: "/", Change: Change{Entry: &journal.Entry{Op: journal.Mkdir, Path: "/", Mode: 0o755}}}
+	}
+	if n := t.nodes[p]; n != nil && n.Live() {
+		return n
+	}
+	if t.under[p] > 0 {
+		return &Node{Path: p, Change: Change{Entry: &journal.Entry{Op: journal.Mkdir, Path: p, Mode: 0o755}}}
+	}
+	return nil
+}
+
+// List returns the live children of folder p, sorted by name.
+func (t *Tree) List(p string) []*Node {
+	names := t.children()[p]
+	out := make([]*Node, 0, len(names))
+	for _, name := range names {
+		if n := t.Lookup(path.Join(p, name)); n != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// children builds the folder → live child names map.
+func (t *Tree) children() map[string][]string {
+	if t.kids != nil {
+		return t.kids
+	}
+	seen := map[string]bool{}
+	kids := map[string][]string{}
+	for p, n := range t.nodes {
+		if !n.Live() {
+			continue
+		}
+		for q := p; q != "/" && !seen[q]; q = path.Dir(q) {
+			seen[q] = true
+			dir := path.Dir(q)
+			kids[dir] = append(kids[dir], path.Base(q))
+		}
+	}
+	for _, names := range kids {
+		sort.Strings(names)
+	}
+	t.kids = kids
+	return kids
+}
+
+// Walk calls fn for p and every live node under it, parents before
+// children, in name order.
+func (t *Tree) Walk(p string, fn func(*Node) error) error {
+	n := t.Lookup(p)
+	if n == nil {
+		return nil
+	}
+	if err := fn(n); err != nil {
+		return err
+	}
+	if !n.IsDir() {
+		return nil
+	}
+	for _, k := range t.List(p) {
+		if err := t.Walk(k.Path, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// History returns the changes applied at p, oldest first, including
+// deletions.
+func (t *Tree) History(p string) []Change { return t.hist[p] }
+
+// Paths returns every path that ever held something, sorted.
+func (t *Tree) Paths() []string {
+	out := make([]string, 0, len(t.hist))
+	for p := range t.hist {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Head returns the newest node at p, including a deletion, or nil.
+func (t *Tree) Head(p string) *Node { return t.nodes[p] }
+
+// Before returns the changes whose clock is at or before when.
+func Before(changes []Change, when time.Time) []Change {
+	limit := journal.MakeHLC(when) | 0xffff
+	out := make([]Change, 0, len(changes))
+	for _, c := range changes {
+		if c.Time <= limit {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,333 @@
+// Package volume is the engine of a volume: it merges the journals of all
+// devices into a tree, reads and writes files as chunks in packs, and
+// answers for any moment of the volume's history.
+//
+// A Volume is opened on a mirror with the volume's key and this device's
+// identity. Its local state (the decoded journals and index) is a cache of
+// the mirror, sealed on the PC, and rebuilt from the mirror when missing.
+// The package never stores a plaintext byte on a mirror or the local disk.
+package volume
+
+import (
+	"context"
+	"crypto/ed25519"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/chunk"
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/journal"
+	"github.com/dvpc/dvpc/internal/keys"
+	"github.com/dvpc/dvpc/internal/pack"
+)
+
+// Options configure Open.
+type Options struct {
+	StateDir string           // local state of this volume on this PC; "" keeps none
+	Now      func() time.Time // the clock; time.Now if nil
+}
+
+// Volume is an open volume.
+type Volume struct {
+	store    blob.Store // the volume's objects: the mirror under volumes/<id>/
+	cfg      *Config
+	keys     *keys.Volume
+	codec    *pack.Codec
+	gear     *chunk.Gear
+	me       Identity
+	now      func() time.Time
+	stateDir string
+
+	mu      sync.Mutex
+	devices map[dvpc.DeviceID]*Device
+	logs    map[dvpc.DeviceID]*devLog
+	index   *pack.Index
+	indexes map[dvpc.ObjectID]bool // index objects already read
+	clock   journal.HLC            // the newest clock reading seen or issued
+	tree    *Tree                  // the merge of all changes; nil when stale
+	dirty   bool                   // local state differs from what is saved
+}
+
+// devLog is what is known of one device's journal.
+type devLog struct {
+	seq     uint64        // the newest segment read
+	last    dvpc.ObjectID // its id
+	entries []journal.Entry
+}
+
+// Open opens the volume whose config and key are given, on the mirror root,
+// as the device me, and brings it up to date with the mirror.
+func Open(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key, me Identity, o Options) (*Volume, error) {
+	k := keys.ForVolume(vk)
+	v := &Volume{
+		store:    blob.Sub(root, volumePrefix(cfg.ID)),
+		cfg:      cfg,
+		keys:     k,
+		codec:    pack.NewCodec(k),
+		gear:     chunk.NewGear(k.Gear),
+		me:       me,
+		now:      o.Now,
+		stateDir: o.StateDir,
+		devices:  map[dvpc.DeviceID]*Device{},
+		logs:     map[dvpc.DeviceID]*devLog{},
+		index:    pack.NewIndex(),
+		indexes:  map[dvpc.ObjectID]bool{},
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if err := v.loadState(); err != nil {
+		return nil, err
+	}
+	if err := v.Sync(ctx); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Config returns the volume's config.
+func (v *Volume) Config() *Config { return v.cfg }
+
+// Me returns this device's identity.
+func (v *Volume) Me() Identity { return v.me }
+
+// Sync reads what is new on the mirror: device records, journal segments
+// and index objects. A segment that breaks its device's chain, fails its
+// signature or does not open is an error naming the object.
+func (v *Volume) Sync(ctx context.Context) error {
+	const op errors.Op = "volume.Sync"
+	if err := v.syncDevices(ctx); err != nil {
+		return errors.E(op, err)
+	}
+	if err := v.syncJournals(ctx); err != nil {
+		return errors.E(op, err)
+	}
+	if err := v.syncIndex(ctx); err != nil {
+		return errors.E(op, err)
+	}
+	return v.saveState()
+}
+
+func (v *Volume) syncDevices(ctx context.Context) error {
+	return v.store.List(ctx, "devices/", func(i blob.Info) error {
+		id, err := dvpc.ParseDeviceID(strings.TrimPrefix(i.Name, "devices/"))
+		if err != nil {
+			return nil // not ours to read
+		}
+		v.mu.Lock()
+		_, ok := v.devices[id]
+		v.mu.Unlock()
+		if ok {
+			return nil
+		}
+		b, err := v.store.Get(ctx, i.Name, 0, -1)
+		if err != nil {
+			return err
+		}
+		d, err := ParseDevice(v.keys.Meta, b)
+		if err != nil || d.ID != id {
+			return errors.E(errors.Corrupt, i.Name, errors.Str("device record does not open or names another device"), err)
+		}
+		v.mu.Lock()
+		v.devices[id] = d
+		v.dirty = true
+		v.mu.Unlock()
+		return nil
+	})
+}
+
+// segName is a parsed journal object name.
+type segName struct {
+	name string
+	dev  dvpc.DeviceID
+	seq  uint64
+	id   dvpc.ObjectID
+}
+
+func parseSegName(name string) (segName, bool) {
+	parts := strings.Split(name, "/")
+	if len(parts) != 3 || parts[0] != "journal" || len(parts[2]) != 16+1+64 || parts[2][16] != '-' {
+		return segName{}, false
+	}
+	dev, err1 := dvpc.ParseDeviceID(parts[1])
+	seq, err2 := strconv.ParseUint(parts[2][:16], 16, 64)
+	id, err3 := dvpc.ParseObjectID(parts[2][17:])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return segName{}, false
+	}
+	return segName{name: name, dev: dev, seq: seq, id: id}, true
+}
+
+func (v *Volume) syncJournals(ctx context.Context) error {
+	var todo []segName
+	seen := map[dvpc.DeviceID]uint64{}
+	err := v.store.List(ctx, "journal/", func(i blob.Info) error {
+		s, ok := parseSegName(i.Name)
+		if !ok {
+			return nil
+		}
+		if s.seq > seen[s.dev] {
+			seen[s.dev] = s.seq
+		}
+		v.mu.Lock()
+		l := v.logs[s.dev]
+		v.mu.Unlock()
+		if l == nil || s.seq > l.seq {
+			todo = append(todo, s) // List is in name order: by device, then seq
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for dev, l := range v.logs {
+		if seen[dev] < l.seq {
+			return errors.E(errors.Corrupt, "journal/"+dev.String(), errors.Str("the mirror has fewer journal segments than were read before: it lost or withheld data; run 'dvpc check' and repair it from another mirror"))
+		}
+	}
+	for _, s := range todo {
+		if err := v.readSegment(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *Volume) readSegment(ctx context.Context, s segName) error {
+	v.mu.Lock()
+	d := v.devices[s.dev]
+	l := v.logs[s.dev]
+	v.mu.Unlock()
+	if l == nil {
+		l = &devLog{}
+	}
+	if s.seq <= l.seq {
+		return nil // two objects claim this seq; the first read stands
+	}
+	if d == nil {
+		return errors.E(errors.Corrupt, s.name, errors.Str("segment of a device with no record on the mirror"))
+	}
+	b, err := v.store.Get(ctx, s.name, 0, -1)
+	if err != nil {
+		return err
+	}
+	if dvpc.Hash(b) != s.id {
+		return errors.E(errors.Corrupt, s.name, errors.Str("segment bytes do not match their hash"))
+	}
+	seg, err := journal.Parse(v.keys.Meta, ed25519.PublicKey(d.Public), b)
+	if err != nil {
+		return errors.E(s.name, err)
+	}
+	if seg.Device != s.dev || seg.Seq != l.seq+1 || seg.Prev != l.last {
+		return errors.E(errors.Corrupt, s.name, errors.Str("segment breaks its device's chain (a segment is missing, reordered or forged)"))
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	l.seq, l.last = seg.Seq, s.id
+	l.entries = append(l.entries, seg.Entries...)
+	v.logs[s.dev] = l
+	for i := range seg.Entries {
+		v.clock = max(v.clock, seg.Entries[i].Time)
+	}
+	v.tree, v.dirty = nil, true
+	return nil
+}
+
+func (v *Volume) syncIndex(ctx context.Context) error {
+	return v.store.List(ctx, "index/", func(i blob.Info) error {
+		id, err := dvpc.ParseObjectID(strings.TrimPrefix(i.Name, "index/"))
+		if err != nil || v.indexes[id] {
+			return nil
+		}
+		return v.readIndex(ctx, i.Name, id)
+	})
+}
+
+func (v *Volume) readIndex(ctx context.Context, name string, id dvpc.ObjectID) error {
+	b, err := v.store.Get(ctx, name, 0, -1)
+	if err != nil {
+		return err
+	}
+	if dvpc.Hash(b) != id {
+		return errors.E(errors.Corrupt, name, errors.Str("index bytes do not match their hash"))
+	}
+	packs, err := pack.ParseIndex(v.keys.Meta, b)
+	if err != nil {
+		return errors.E(name, err)
+	}
+	for _, p := range packs {
+		v.index.Add(p.Pack, p.Entries)
+	}
+	v.mu.Lock()
+	v.indexes[id] = true
+	v.dirty = true
+	v.mu.Unlock()
+	return nil
+}
+
+// Changes returns every change known, from all devices, in no set order.
+func (v *Volume) Changes() []Change {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.changesLocked()
+}
+
+func (v *Volume) changesLocked() []Change {
+	n := 0
+	for _, l := range v.logs {
+		n += len(l.entries)
+	}
+	out := make([]Change, 0, n)
+	for dev, l := range v.logs {
+		for i := range l.entries {
+			out = append(out, Change{Device: dev, Entry: &l.entries[i]})
+		}
+	}
+	return out
+}
+
+// Tree returns the merged tree of all changes known.
+func (v *Volume) Tree() *Tree {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.tree == nil {
+		v.tree = Merge(v.changesLocked(), v.deviceName)
+	}
+	return v.tree
+}
+
+// TreeAt returns the tree as it was at the given moment.
+func (v *Volume) TreeAt(when time.Time) *Tree {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return Merge(Before(v.changesLocked(), when), v.deviceName)
+}
+
+// DeviceName returns the name of a device, or a short form of its id.
+func (v *Volume) DeviceName(id dvpc.DeviceID) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.deviceName(id)
+}
+
+func (v *Volume) deviceName(id dvpc.DeviceID) string {
+	if d := v.devices[id]; d != nil && d.Name != "" {
+		return d.Name
+	}
+	return id.String()[:8]
+}
+
+// Devices returns the device records known.
+func (v *Volume) Devices() []*Device {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make([]*Device, 0, len(v.devices))
+	for _, d := range v.devices {
+		out = append(out, d)
+	}
+	return out
+}

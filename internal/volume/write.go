@@ -1,0 +1,248 @@
+package volume
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/journal"
+	"github.com/dvpc/dvpc/internal/pack"
+)
+
+// packName is the object name of a pack.
+func packName(id dvpc.ObjectID) string {
+	s := id.String()
+	return "data/" + s[:2] + "/" + s
+}
+
+// Writer collects a batch of this device's changes and the chunks they
+// need, and commits them to the mirror: packs first, then the index object
+// that lists them, then the journal segment that refers to them. A change
+// is on the mirror only when Commit returns; a crash before that leaves at
+// most packs that no index names, which RecoverPacks adopts.
+//
+// StoreChunk and Add are safe for concurrent use; Commit must not run
+// concurrently with them.
+type Writer struct {
+	v *Volume
+
+	mu      sync.Mutex
+	pw      *pack.Writer
+	pending map[dvpc.ChunkID]bool // sealed into a pack not yet indexed
+	packs   []pack.PackEntries    // uploaded, not yet indexed
+	entries []journal.Entry
+	stored  int64 // bytes of packs uploaded
+
+	uploads chan packJob
+	wg      sync.WaitGroup
+	errMu   sync.Mutex
+	err     error // the first upload error
+}
+
+type packJob struct {
+	data    []byte
+	id      dvpc.ObjectID
+	entries []pack.Entry
+}
+
+// uploaders is how many packs are uploaded at once.
+const uploaders = 2
+
+// NewWriter starts a batch.
+func (v *Volume) NewWriter(ctx context.Context) *Writer {
+	w := &Writer{v: v, pw: pack.NewWriter(v.keys.Meta), pending: map[dvpc.ChunkID]bool{}, uploads: make(chan packJob)}
+	for range uploaders {
+		go w.uploader(ctx)
+	}
+	return w
+}
+
+func (w *Writer) uploader(ctx context.Context) {
+	for job := range w.uploads {
+		err := w.v.store.Put(ctx, packName(job.id), job.data)
+		w.mu.Lock()
+		if err == nil {
+			w.packs = append(w.packs, pack.PackEntries{Pack: job.id, Entries: job.entries})
+			w.stored += int64(len(job.data))
+		}
+		w.mu.Unlock()
+		if err != nil {
+			w.fail(errors.E(errors.Op("volume.upload"), packName(job.id), err))
+		}
+		w.wg.Done()
+	}
+}
+
+func (w *Writer) fail(err error) {
+	w.errMu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.errMu.Unlock()
+}
+
+// Err returns the first upload error, if any.
+func (w *Writer) Err() error {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	return w.err
+}
+
+// StoreChunk makes sure the chunk data is stored (or will be by Commit) and
+// returns its reference.
+func (w *Writer) StoreChunk(data []byte) (journal.ChunkRef, error) {
+	id := w.v.codec.ID(data)
+	ref := journal.ChunkRef{ID: id, Size: uint32(len(data))}
+	if _, ok := w.v.index.Lookup(id); ok {
+		return ref, nil
+	}
+	w.mu.Lock()
+	if w.pending[id] {
+		w.mu.Unlock()
+		return ref, nil
+	}
+	w.pending[id] = true
+	w.mu.Unlock()
+
+	sealed := w.v.codec.Seal(nil, id, data)
+
+	w.mu.Lock()
+	w.pw.Add(id, sealed, len(data))
+	var job *packJob
+	if w.pw.Full() {
+		job = w.finishPack()
+	}
+	w.mu.Unlock()
+	if job != nil {
+		w.wg.Add(1)
+		w.uploads <- *job
+	}
+	return ref, w.Err()
+}
+
+// finishPack closes the current pack; w.mu is held.
+func (w *Writer) finishPack() *packJob {
+	if w.pw.Count() == 0 {
+		return nil
+	}
+	data, id, es := w.pw.Finish()
+	job := &packJob{data: data, id: id, entries: es}
+	w.pw = pack.NewWriter(w.v.keys.Meta)
+	return job
+}
+
+// Add records a change, stamping it with this device's next clock reading.
+func (w *Writer) Add(e journal.Entry) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.v.mu.Lock()
+	e.Time = w.v.clock.Next(w.v.now())
+	w.v.clock = e.Time
+	w.v.mu.Unlock()
+	w.entries = append(w.entries, e)
+}
+
+// Pending returns how many changes wait for Commit.
+func (w *Writer) Pending() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.entries)
+}
+
+// Stored returns how many bytes of packs this writer has uploaded.
+func (w *Writer) Stored() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stored
+}
+
+// Commit uploads what is pending: the open pack, the index object for the
+// packs uploaded since the last commit, and a segment with the changes.
+func (w *Writer) Commit(ctx context.Context) error {
+	const op errors.Op = "volume.Commit"
+	w.mu.Lock()
+	job := w.finishPack()
+	w.mu.Unlock()
+	if job != nil {
+		w.wg.Add(1)
+		w.uploads <- *job
+	}
+	w.wg.Wait()
+	if err := w.Err(); err != nil {
+		return errors.E(op, err)
+	}
+	w.mu.Lock()
+	packs, entries := w.packs, w.entries
+	w.packs, w.entries = nil, nil
+	w.pending = map[dvpc.ChunkID]bool{}
+	w.mu.Unlock()
+	if len(packs) > 0 {
+		if err := w.v.writeIndex(ctx, packs); err != nil {
+			return errors.E(op, err)
+		}
+	}
+	if len(entries) > 0 {
+		if err := w.v.writeSegment(ctx, entries); err != nil {
+			return errors.E(op, err)
+		}
+	}
+	return w.v.saveState()
+}
+
+// Close stops the writer's uploaders. Uncommitted changes are dropped.
+func (w *Writer) Close() { close(w.uploads) }
+
+func (v *Volume) writeIndex(ctx context.Context, packs []pack.PackEntries) error {
+	b := pack.MarshalIndex(v.keys.Meta, packs)
+	id := dvpc.Hash(b)
+	if err := v.store.Put(ctx, "index/"+id.String(), b); err != nil {
+		return err
+	}
+	for _, p := range packs {
+		v.index.Add(p.Pack, p.Entries)
+	}
+	v.mu.Lock()
+	v.indexes[id] = true
+	v.dirty = true
+	v.mu.Unlock()
+	return nil
+}
+
+// MaxSegmentEntries bounds the entries of one segment; Commit splits larger
+// batches.
+const MaxSegmentEntries = 50000
+
+func (v *Volume) writeSegment(ctx context.Context, entries []journal.Entry) error {
+	for len(entries) > 0 {
+		n := min(len(entries), MaxSegmentEntries)
+		if err := v.writeOneSegment(ctx, entries[:n]); err != nil {
+			return err
+		}
+		entries = entries[n:]
+	}
+	return nil
+}
+
+func (v *Volume) writeOneSegment(ctx context.Context, entries []journal.Entry) error {
+	v.mu.Lock()
+	l := v.logs[v.me.ID]
+	if l == nil {
+		l = &devLog{}
+	}
+	seg := &journal.Segment{Device: v.me.ID, Seq: l.seq + 1, Prev: l.last, Entries: entries}
+	v.mu.Unlock()
+	b := seg.Marshal(v.keys.Meta, v.me.Key)
+	id := dvpc.Hash(b)
+	if err := v.store.Put(ctx, journal.Name(v.me.ID, seg.Seq, id), b); err != nil {
+		return fmt.Errorf("writing journal segment %d: %w", seg.Seq, err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	l.seq, l.last = seg.Seq, id
+	l.entries = append(l.entries, entries...)
+	v.logs[v.me.ID] = l
+	v.tree, v.dirty = nil, true
+	return nil
+}
