@@ -130,8 +130,10 @@ install_missing() {
 
 build_dvpc() {
 	say "building dvpc from $repo_root"
-	(cd "$repo_root" && go build -o "$WORK/dvpc" ./cmd/dvpc) >>"$LOG" 2>&1 ||
+	if ! (cd "$repo_root" && go build -o "$WORK/dvpc" ./cmd/dvpc) >>"$LOG" 2>&1; then
+		tail -n 12 "$LOG" | sed 's/^/    /' >&2
 		die "go build ./cmd/dvpc failed (see $LOG); to skip dvpc: TOOLS=\"restic borg\" $0"
+	fi
 }
 
 versions() {
@@ -453,8 +455,13 @@ report() {
 	echo "    $cmdline"
 	echo
 	echo "Corpus ($kind slice of \`tar cf - /usr/lib\`): $corpus_files files, $(awk -v b="$corpus_bytes" 'BEGIN {printf "%.1f", b / 1e6}') MB."
-	echo "Medians of $RUNS runs, each in a fresh repository on the local disk; MB = 10^6 bytes."
+	if ((RUNS == 1)); then
+		echo "One run, in a fresh repository on the local disk; MB = 10^6 bytes."
+	else
+		echo "Medians of $RUNS runs, each in a fresh repository on the local disk; MB = 10^6 bytes."
+	fi
 	echo "Versions: $(versions)."
+	echo "Load average (1 min) at the start: $load_start, at the end: $(cut -d' ' -f1 /proc/loadavg)."
 	echo
 	table
 	if [[ -s $WORK/failed ]]; then
@@ -495,12 +502,16 @@ say "work dir $WORK, tools: ${tools[*]}, runs: $RUNS, tool output in $LOG"
 command -v go >/dev/null || die "go is not on PATH: the corpus copies the Go tree and dvpc is built with it"
 install_missing
 check_space
+has_tool dvpc && build_dvpc
 build_corpus
 [[ -f $corpus/$CAT_FILE ]] || die "CAT_FILE $CAT_FILE is not in the corpus $corpus"
 corpus_bytes=$(tree_bytes "$corpus")
 corpus_files=$(find "$corpus" -type f | wc -l)
 say "corpus: $corpus_files files, $((corpus_bytes / 1000000)) MB"
-has_tool dvpc && build_dvpc
+load_start=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load_start" -v n="$(nproc)" 'BEGIN {exit !(l > n / 2)}'; then
+	say "warning: load average is $load_start on $(nproc) cores: other work will skew the timings"
+fi
 
 for ((run = 1; run <= RUNS; run++)); do
 	for tool in "${tools[@]}"; do

@@ -47,9 +47,10 @@ func (c *Chunker) Reset(r io.Reader) {
 }
 
 // Next returns the next chunk. The chunk is valid until the next call to
-// Next or Reset. At the end of the stream Next returns io.EOF; if reading
-// fails it returns the reader's error, then and on every later call, and no
-// chunk cut from a stream that failed.
+// Next or Reset. At the end of the stream Next returns io.EOF. If reading
+// fails, Next returns the reader's error, then and on every later call;
+// chunks returned before it were cut as they would have been had the read
+// succeeded, and the bytes after them are lost.
 func (c *Chunker) Next() ([]byte, error) {
 	if c.err == nil && !c.eof && c.end-c.start < int(c.p.Max) {
 		c.fill()

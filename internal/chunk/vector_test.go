@@ -60,12 +60,19 @@ func TestVectorDefault(t *testing.T) {
 
 func TestVectorSmall(t *testing.T) {
 	lens, sum := vector(t, vectorInput(1<<20), smallParams)
-	t.Logf("%d chunks, first %v", len(lens), lens[:8])
+	t.Logf("%d chunks, first %v", len(lens), lens[:4])
 	t.Logf("SHA-256 of ids %s", sum)
-	if want := 115; len(lens) != want {
-		t.Errorf("%d chunks, want %d", len(lens), want)
+	if want := []int{9122, 2108, 8662, 4454}; len(lens) != 115 || !slices.Equal(lens[:4], want) {
+		t.Errorf("%d chunks beginning %v, want 115 beginning %v", len(lens), lens[:4], want)
 	}
 	if want := "42468ec36a559207adf9910a10173cc84ec7ad201e1bb84a6d3aa3ba245e6151"; sum != want {
 		t.Errorf("SHA-256 of ids %s, want %s", sum, want)
+	}
+}
+
+func TestVectorMasks(t *testing.T) {
+	strict, loose := DefaultParams().masks()
+	if strict != 0xfffffc0000000000 || loose != 0xffffc00000000000 {
+		t.Errorf("default masks %#x, %#x", strict, loose)
 	}
 }

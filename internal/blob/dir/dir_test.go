@@ -81,12 +81,43 @@ func TestTempFilesHidden(t *testing.T) {
 	leftover := filepath.Join(s.Root(), "data", ".tmp-123456~")
 	write(t, leftover, "half a pack")
 	write(t, filepath.Join(s.Root(), "data", "with space"), "a stranger")
-	if err := os.Symlink("/etc/passwd", filepath.Join(s.Root(), "data", "link")); err != nil {
+	if err := os.Symlink("/nonexistent", filepath.Join(s.Root(), "data", "broken")); err != nil {
 		t.Fatal(err)
 	}
 	names := listNames(t, s, "data/")
 	if len(names) != 2 || names[0] != "data/.tmp-real" || names[1] != "data/x" {
 		t.Errorf("List = %q, want [data/.tmp-real data/x]", names)
+	}
+}
+
+// TestSymlinks checks that List follows symbolic links, as Get does, and
+// ends even when they loop.
+func TestSymlinks(t *testing.T) {
+	s := newStore(t)
+	other := t.TempDir()
+	write(t, filepath.Join(other, "p1"), "pack one")
+	symlink(t, other, filepath.Join(s.Root(), "packs"))
+	symlink(t, filepath.Join(other, "p1"), filepath.Join(s.Root(), "single"))
+	if names := listNames(t, s, ""); len(names) != 2 || names[0] != "packs/p1" || names[1] != "single" {
+		t.Errorf("List = %q, want [packs/p1 single]", names)
+	}
+	in, err := s.Stat(t.Context(), "single")
+	if err != nil || in.Size != int64(len("pack one")) {
+		t.Errorf("Stat(single) = %+v, %v", in, err)
+	}
+	symlink(t, s.Root(), filepath.Join(s.Root(), "loop"))
+	if names := listNames(t, s, "loop/loop/"); len(names) == 0 {
+		t.Errorf("List through a loop found nothing")
+	}
+	if _, err := s.Sweep(0); err != nil {
+		t.Errorf("Sweep with a loop: %v", err)
+	}
+}
+
+func symlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package dir
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,30 +75,37 @@ type walker struct {
 // entry is a file or folder in a folder, with the key it sorts by: a
 // folder's name followed by a slash, since its objects are "name/...".
 type entry struct {
-	de  os.DirEntry
-	key string
+	name string
+	key  string
+	dir  bool
+	link bool // a symbolic link, followed
+	de   os.DirEntry
 }
 
 // walk lists the objects in folder dir (a slash-separated name relative to
 // the root, "" for the root) whose file names start with partial, and
-// everything below the folders that do.
+// everything below the folders that do. Symbolic links are followed; a
+// loop of them ends where names grow longer than any valid name.
 func (w *walker) walk(dir, partial string) error {
 	if err := w.ctx.Err(); err != nil {
 		return errors.E(w.op, dir, err)
+	}
+	if len(dir) > blob.MaxNameLen {
+		return nil
 	}
 	entries, err := w.read(dir, partial)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		name := e.de.Name()
+		name := e.name
 		if dir != "" {
 			name = dir + "/" + name
 		}
-		if e.de.IsDir() {
+		if e.dir {
 			err = w.walk(name, "")
 		} else {
-			err = w.file(name, e.de)
+			err = w.file(name, e)
 		}
 		if err != nil {
 			return err
@@ -113,12 +121,8 @@ func (w *walker) read(dir, partial string) ([]entry, error) {
 	if w.onRead != nil {
 		w.onRead(dir)
 	}
-	f, err := os.Open(filepath.Join(w.root, filepath.FromSlash(dir)))
-	if err != nil {
-		return nil, w.skipMissing(dir, err)
-	}
-	des, err := f.ReadDir(-1)
-	f.Close()
+	path := filepath.Join(w.root, filepath.FromSlash(dir))
+	des, err := readDir(path)
 	if err != nil {
 		return nil, w.skipMissing(dir, err)
 	}
@@ -128,21 +132,57 @@ func (w *walker) read(dir, partial string) ([]entry, error) {
 		if !strings.HasPrefix(name, partial) || !validElem(name) {
 			continue // temporary files and strangers
 		}
-		switch {
-		case de.IsDir():
-			entries = append(entries, entry{de, name + "/"})
-		case de.Type().IsRegular():
-			entries = append(entries, entry{de, name})
+		if e, ok := classify(path, de); ok {
+			entries = append(entries, e)
 		}
 	}
 	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
 	return entries, nil
 }
 
+// readDir returns the entries of the folder path, unsorted.
+func readDir(path string) ([]os.DirEntry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
+}
+
+// classify makes an entry of de, a file or folder in the folder path,
+// following a symbolic link. It reports false for anything that is neither
+// a regular file nor a folder, such as a broken link.
+func classify(path string, de os.DirEntry) (entry, bool) {
+	e := entry{name: de.Name(), key: de.Name(), de: de}
+	typ := de.Type()
+	if typ&fs.ModeSymlink != 0 {
+		fi, err := os.Stat(filepath.Join(path, e.name))
+		if err != nil {
+			return e, false
+		}
+		typ, e.link = fi.Mode().Type(), true
+	}
+	switch {
+	case typ.IsDir():
+		e.key, e.dir = e.name+"/", true
+		return e, true
+	case typ.IsRegular():
+		return e, true
+	}
+	return e, false
+}
+
 // file calls fn for the object name, unless it vanished since its folder
 // was read.
-func (w *walker) file(name string, de os.DirEntry) error {
-	fi, err := de.Info()
+func (w *walker) file(name string, e entry) error {
+	var fi fs.FileInfo
+	var err error
+	if e.link {
+		fi, err = os.Stat(filepath.Join(w.root, filepath.FromSlash(name)))
+	} else {
+		fi, err = e.de.Info()
+	}
 	if err != nil {
 		return w.skipMissing(name, err)
 	}

@@ -1,0 +1,183 @@
+// Package cli is dvpc's command line: one file per command, each a
+// function from parsed arguments and an explicit environment to an error.
+// Main turns errors into messages and exit codes (the one table is
+// exitCodes). The package holds no globals, so tests run commands
+// in-process with their own environment.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/dvpc/dvpc/internal/errors"
+)
+
+// Env is everything a command may touch of the outside world.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	Now            func() time.Time
+	IsTerminal     func(w io.Writer) bool
+}
+
+// OSEnv is the environment of the running process.
+func OSEnv() *Env {
+	return &Env{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Getenv: os.Getenv, Now: time.Now,
+		IsTerminal: func(w io.Writer) bool {
+			f, ok := w.(*os.File)
+			return ok && term.IsTerminal(int(f.Fd()))
+		},
+	}
+}
+
+// command is one subcommand.
+type command struct {
+	usage string // arguments, after the name
+	help  string // one line
+	run   func(ctx context.Context, env *Env, a *args) error
+}
+
+func commands() map[string]*command {
+	return map[string]*command{
+		"init":    {"DIR [--name NAME] [--device NAME]", "create an account and a volume on a folder mirror (a USB drive, a NAS folder)", runInit},
+		"login":   {"DIR [--volume NAME] [--device NAME]", "open a mirror's volume on this PC with the passphrase", runLogin},
+		"import":  {"SRC [DEST]", "add a whole local folder to the volume (resumes if interrupted)", runImport},
+		"put":     {"LOCAL PATH", "store one local file as PATH", runPut},
+		"mkdir":   {"PATH", "make a folder (and missing parents)", runMkdir},
+		"mv":      {"SRC DST", "move or rename a file or folder", runMv},
+		"rm":      {"PATH [-r]", "remove a file, or a folder with -r", runRm},
+		"chmod":   {"MODE PATH", "set permission bits (octal, like 644)", runChmod},
+		"ls":      {"[PATH] [--at TIME] [--json]", "list a folder", runLs},
+		"cat":     {"PATH [--at TIME]", "write a file's content to standard output", runCat},
+		"find":    {"[PATH] [--at TIME] [--json]", "list every path under a folder", runFind},
+		"history": {"PATH [--json]", "every version of a file or folder: time, size, device", runHistory},
+		"diff":    {"PATH --from TIME [--to TIME]", "show how a text file changed between two moments", runDiff},
+		"restore": {"PATH --at TIME", "bring back PATH as it was, as a new version", runRestore},
+		"export":  {"DIR [--at TIME] [--path PATH]", "write the whole tree, as it was at TIME, to a local folder", runExport},
+		"check":   {"[--read-data] [--json]", "verify every object on the mirror and say what a bad one affects", runCheck},
+		"status":  {"[--json]", "show the volume, the mirror and this device", runStatus},
+	}
+}
+
+// Main runs dvpc with the given arguments and returns the exit code.
+func Main(ctx context.Context, argv []string, env *Env) int {
+	cmds := commands()
+	if len(argv) == 0 || argv[0] == "help" || argv[0] == "-h" || argv[0] == "--help" {
+		usage(env.Stdout, cmds)
+		return 0
+	}
+	if argv[0] == "version" || argv[0] == "--version" {
+		fmt.Fprintln(env.Stdout, "dvpc", Version)
+		return 0
+	}
+	cmd, ok := cmds[argv[0]]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "dvpc: unknown command %q; 'dvpc help' lists them\n", argv[0])
+		return exitUsage
+	}
+	a, err := parseArgs(argv[1:])
+	if err == nil {
+		err = cmd.run(ctx, env, a)
+	}
+	if err == nil {
+		return 0
+	}
+	if ue, ok := err.(*usageError); ok {
+		fmt.Fprintf(env.Stderr, "dvpc %s: %s\nusage: dvpc %s %s\n", argv[0], ue.msg, argv[0], cmd.usage)
+		return exitUsage
+	}
+	fmt.Fprintf(env.Stderr, "dvpc %s: %s\n", argv[0], message(err))
+	return exitCode(err)
+}
+
+// Version is the version of this build.
+var Version = "0.1.0-dev"
+
+func usage(w io.Writer, cmds map[string]*command) {
+	fmt.Fprintln(w, "dvpc keeps your files in encrypted, versioned volumes on mirrors.")
+	fmt.Fprintln(w, "\nUsage: dvpc COMMAND [ARGS]\n\nCommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n           %s\n", n, cmds[n].usage, cmds[n].help)
+	}
+	fmt.Fprintln(w, "\nThe passphrase comes from DVPC_PASSPHRASE, --passphrase-file FILE, or a prompt.")
+	fmt.Fprintln(w, "TIME is RFC 3339, \"yesterday 09:00\", \"2h ago\", \"2026-11-20 14:00\".")
+}
+
+// Exit codes, one per error kind. README.md lists them.
+const (
+	exitOther       = 1
+	exitUsage       = 2
+	exitNotExist    = 3
+	exitPermission  = 4
+	exitUnavailable = 5
+	exitCorrupt     = 6
+	exitVersion     = 7
+	exitExist       = 8
+	exitIO          = 9
+	exitConflict    = 10
+)
+
+var exitCodes = map[errors.Kind]int{
+	errors.Invalid:     exitUsage,
+	errors.NotExist:    exitNotExist,
+	errors.Permission:  exitPermission,
+	errors.Unavailable: exitUnavailable,
+	errors.Corrupt:     exitCorrupt,
+	errors.Version:     exitVersion,
+	errors.Exist:       exitExist,
+	errors.IO:          exitIO,
+	errors.Conflict:    exitConflict,
+	errors.IsDir:       exitUsage,
+	errors.NotDir:      exitUsage,
+	errors.NotEmpty:    exitExist,
+}
+
+func exitCode(err error) int {
+	if c, ok := exitCodes[errors.KindOf(err)]; ok {
+		return c
+	}
+	return exitOther
+}
+
+// message renders an error for a person: the paths it concerns, outermost
+// first, and the innermost cause, without the internal operation names.
+func message(err error) string {
+	var parts []string
+	for err != nil {
+		e, ok := err.(*errors.Error)
+		if !ok {
+			parts = append(parts, err.Error())
+			break
+		}
+		if e.Path != "" && (len(parts) == 0 || parts[len(parts)-1] != e.Path) {
+			parts = append(parts, e.Path)
+		}
+		if e.Err == nil {
+			parts = append(parts, e.Kind.String())
+		}
+		err = e.Err
+	}
+	return strings.Join(parts, ": ")
+}
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }

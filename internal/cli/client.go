@@ -1,0 +1,225 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/blob/dir"
+	"github.com/dvpc/dvpc/internal/chunk"
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/keys"
+	"github.com/dvpc/dvpc/internal/volume"
+)
+
+// clientConfig is what this PC keeps of a login, in
+// $XDG_CONFIG_HOME/dvpc/config.json, readable by the user only. It holds
+// the volume key, so that commands do not ask for the passphrase each time:
+// it is as sensitive as the passphrase (see docs/SECURITY.md).
+type clientConfig struct {
+	Mirror     string       `json:"mirror"`
+	Volume     string       `json:"volume"`
+	VolumeName string       `json:"volume_name"`
+	VolumeKey  []byte       `json:"volume_key"`
+	Chunk      chunk.Params `json:"chunk"`
+	Created    time.Time    `json:"created"`
+	Device     string       `json:"device"`
+	DeviceName string       `json:"device_name"`
+	DeviceKey  []byte       `json:"device_key"` // Ed25519 seed
+}
+
+func xdgDir(env *Env, key, fallback string) string {
+	if d := env.Getenv(key); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "dvpc")
+	}
+	return filepath.Join(env.Getenv("HOME"), fallback, "dvpc")
+}
+
+func configPath(env *Env) string {
+	return filepath.Join(xdgDir(env, "XDG_CONFIG_HOME", ".config"), "config.json")
+}
+
+func stateDir(env *Env, vol string) string {
+	return filepath.Join(xdgDir(env, "XDG_STATE_HOME", ".local/state"), "volumes", vol)
+}
+
+func loadConfig(env *Env) (*clientConfig, error) {
+	b, err := os.ReadFile(configPath(env))
+	if os.IsNotExist(err) {
+		return nil, errors.E(errors.NotExist, errors.Str("this PC is not logged in to a volume: run 'dvpc init DIR' or 'dvpc login DIR' first"))
+	}
+	if err != nil {
+		return nil, errors.E(errors.IO, configPath(env), err)
+	}
+	c := &clientConfig{}
+	if err := json.Unmarshal(b, c); err != nil || len(c.VolumeKey) != keys.Size || len(c.DeviceKey) != ed25519.SeedSize {
+		return nil, errors.E(errors.Corrupt, configPath(env), errors.Str("client config is damaged: run 'dvpc login DIR' again"))
+	}
+	return c, nil
+}
+
+func saveConfig(env *Env, c *clientConfig) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	p := configPath(env)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return errors.E(errors.IO, err)
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return errors.E(errors.IO, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return errors.E(errors.IO, err)
+	}
+	return nil
+}
+
+// openMirror opens a folder mirror.
+func openMirror(path string) (blob.Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, errors.E(errors.Invalid, path, err)
+	}
+	s, err := dir.Open(abs)
+	if err != nil {
+		return nil, errors.E(abs, errors.Str("the mirror folder is missing or not a folder (is the drive plugged in?)"), err)
+	}
+	return s, nil
+}
+
+// session is an open volume, locked for this process.
+type session struct {
+	cfg  *clientConfig
+	vol  *volume.Volume
+	lock *os.File
+}
+
+func (s *session) close() { s.lock.Close() }
+
+// open opens the logged-in volume and brings it up to date with the mirror.
+func open(ctx context.Context, env *Env) (*session, error) {
+	c, err := loadConfig(env)
+	if err != nil {
+		return nil, err
+	}
+	root, err := openMirror(c.Mirror)
+	if err != nil {
+		return nil, err
+	}
+	volID, err := dvpc.ParseVolumeID(c.Volume)
+	if err != nil {
+		return nil, errors.E(errors.Corrupt, configPath(env), err)
+	}
+	devID, err := dvpc.ParseDeviceID(c.Device)
+	if err != nil {
+		return nil, errors.E(errors.Corrupt, configPath(env), err)
+	}
+	sd := stateDir(env, c.Volume)
+	lock, err := lockDir(sd)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &volume.Config{ID: volID, Name: c.VolumeName, Chunk: c.Chunk, Created: c.Created}
+	me := volume.Identity{ID: devID, Name: c.DeviceName, Key: ed25519.NewKeyFromSeed(c.DeviceKey)}
+	v, err := volume.Open(ctx, root, cfg, keys.Key(c.VolumeKey), me, volume.Options{StateDir: sd, Now: env.Now})
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return &session{cfg: c, vol: v, lock: lock}, nil
+}
+
+// lockDir takes an exclusive lock on the state folder, so two dvpc
+// processes of one device never write its journal at once.
+func lockDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, errors.E(errors.IO, dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, errors.E(errors.IO, dir, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, errors.E(errors.IO, dir, err)
+	}
+	return f, nil
+}
+
+// passphrase reads the passphrase from DVPC_PASSPHRASE, --passphrase-file,
+// or the terminal (twice, when confirm is set).
+func passphrase(env *Env, a *args, confirm bool) ([]byte, error) {
+	if f := a.flag("passphrase-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, errors.E(errors.NotExist, f, err)
+		}
+		b = bytes.TrimRight(b, "\r\n")
+		if len(b) == 0 {
+			return nil, errors.E(errors.Invalid, f, errors.Str("the passphrase file is empty"))
+		}
+		return b, nil
+	}
+	if p := env.Getenv("DVPC_PASSPHRASE"); p != "" {
+		return []byte(p), nil
+	}
+	in, ok := env.Stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return nil, errors.E(errors.Invalid, errors.Str("no passphrase: set DVPC_PASSPHRASE, pass --passphrase-file FILE, or run on a terminal"))
+	}
+	fmt.Fprint(env.Stderr, "Passphrase: ")
+	p, err := term.ReadPassword(int(in.Fd()))
+	fmt.Fprintln(env.Stderr)
+	if err != nil {
+		return nil, errors.E(errors.IO, err)
+	}
+	if confirm {
+		fmt.Fprint(env.Stderr, "Again: ")
+		q, err := term.ReadPassword(int(in.Fd()))
+		fmt.Fprintln(env.Stderr)
+		if err != nil {
+			return nil, errors.E(errors.IO, err)
+		}
+		if !bytes.Equal(p, q) {
+			return nil, errors.E(errors.Invalid, errors.Str("the two passphrases differ"))
+		}
+	}
+	if len(p) == 0 {
+		return nil, errors.E(errors.Invalid, errors.Str("empty passphrase"))
+	}
+	return p, nil
+}
+
+// kdfParams are the Argon2id parameters for a new account; tests may make
+// them cheap with DVPC_TEST_CHEAP_KDF=1.
+func kdfParams(env *Env) keys.Params {
+	if env.Getenv("DVPC_TEST_CHEAP_KDF") == "1" {
+		return keys.TestParams()
+	}
+	return keys.DefaultParams()
+}
+
+func deviceName(a *args) string {
+	if n := a.flag("device"); n != "" {
+		return n
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "pc"
+	}
+	return strings.SplitN(h, ".", 2)[0]
+}

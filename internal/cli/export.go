@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/volume"
+)
+
+func runExport(ctx context.Context, env *Env, a *args) error {
+	at, src := a.flag("at"), a.flag("path")
+	if err := a.check(1, 1); err != nil {
+		return err
+	}
+	if src == "" {
+		src = "/"
+	}
+	dst, err := filepath.Abs(a.arg(0, ""))
+	if err != nil {
+		return errors.E(errors.Invalid, err)
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return errors.E(errors.IO, dst, err)
+	}
+	return withVolume(ctx, env, func(v *volume.Volume) error {
+		t, err := treeAt(env, v, at)
+		if err != nil {
+			return err
+		}
+		p := &volume.Progress{}
+		pr := startProgress(env, a, "export", p)
+		err = v.Export(ctx, t, src, dst, p)
+		pr.stop()
+		if err != nil {
+			return err
+		}
+		if a.bool("json") {
+			return json.NewEncoder(env.Stdout).Encode(map[string]any{"files": p.Files.Load(), "bytes": p.Bytes.Load()})
+		}
+		fmt.Fprintf(env.Stdout, "exported %d files, %s to %s\n", p.Files.Load(), size(p.Bytes.Load()), dst)
+		return nil
+	})
+}
+
+func runCheck(ctx context.Context, env *Env, a *args) error {
+	readData := a.bool("read-data")
+	if err := a.check(0, 0); err != nil {
+		return err
+	}
+	return withVolume(ctx, env, func(v *volume.Volume) error {
+		p := &volume.Progress{}
+		pr := startProgress(env, a, "check", p)
+		res, err := v.Check(ctx, readData, p)
+		pr.stop()
+		if err != nil {
+			return err
+		}
+		if a.bool("json") {
+			type prob struct {
+				Object   string   `json:"object"`
+				Error    string   `json:"error"`
+				Affected []string `json:"affected"`
+			}
+			probs := []prob{}
+			for _, pb := range res.Problems {
+				probs = append(probs, prob{pb.Object, pb.Err.Error(), pb.Affected})
+			}
+			json.NewEncoder(env.Stdout).Encode(map[string]any{"packs": res.Packs, "chunks": res.Chunks,
+				"segments": res.Segments, "indexes": res.Indexes, "bytes": res.Bytes, "problems": probs})
+		} else {
+			fmt.Fprintf(env.Stdout, "checked %d packs (%s, %d chunks), %d journal segments, %d index objects\n",
+				res.Packs, size(res.Bytes), res.Chunks, res.Segments, res.Indexes)
+			for _, pb := range res.Problems {
+				fmt.Fprintf(env.Stdout, "PROBLEM %s: %v\n", pb.Object, pb.Err)
+				for _, f := range pb.Affected {
+					fmt.Fprintf(env.Stdout, "  affects %s\n", f)
+				}
+			}
+		}
+		if len(res.Problems) > 0 {
+			return errors.E(errors.Corrupt, errors.Str(fmt.Sprintf("%d problems found; the files listed need repair from another mirror", len(res.Problems))))
+		}
+		if !a.bool("json") {
+			fmt.Fprintln(env.Stdout, "no problems found")
+		}
+		return nil
+	})
+}
+
+func runStatus(ctx context.Context, env *Env, a *args) error {
+	if err := a.check(0, 0); err != nil {
+		return err
+	}
+	s, err := open(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	files, bytes := 0, uint64(0)
+	s.vol.Tree().Walk("/", func(n *volume.Node) error {
+		if !n.IsDir() {
+			files++
+			bytes += n.Size
+		}
+		return nil
+	})
+	st := map[string]any{"mirror": s.cfg.Mirror, "volume": s.cfg.VolumeName, "volume_id": s.cfg.Volume,
+		"device": s.cfg.DeviceName, "device_id": s.cfg.Device, "files": files, "bytes": bytes,
+		"devices": len(s.vol.Devices()), "changes": len(s.vol.Changes())}
+	if a.bool("json") {
+		return json.NewEncoder(env.Stdout).Encode(st)
+	}
+	fmt.Fprintf(env.Stdout, "volume  %s (%s)\nmirror  %s\ndevice  %s (%s)\nfiles   %d, %s\nhistory %d changes from %d devices\n",
+		s.cfg.VolumeName, s.cfg.Volume, s.cfg.Mirror, s.cfg.DeviceName, s.cfg.Device, files, size(int64(bytes)), st["changes"], st["devices"])
+	return nil
+}

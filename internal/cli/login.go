@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/blob/dir"
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/keys"
+	"github.com/dvpc/dvpc/internal/volume"
+)
+
+func runInit(ctx context.Context, env *Env, a *args) error {
+	name := a.flag("name")
+	dev := deviceName(a)
+	if err := a.check(1, 1); err != nil {
+		return err
+	}
+	if name == "" {
+		name = "default"
+	}
+	path, err := filepath.Abs(a.arg(0, ""))
+	if err != nil {
+		return errors.E(errors.Invalid, err)
+	}
+	pass, err := passphrase(env, a, true)
+	if err != nil {
+		return err
+	}
+	root, err := dir.Create(path)
+	if err != nil {
+		return err
+	}
+	cfg, vk, err := volume.InitMirror(ctx, root, pass, kdfParams(env), name, env.Now())
+	if err != nil {
+		return err
+	}
+	if err := loginDevice(ctx, env, root, path, cfg, vk, dev); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "Created volume %q on %s; this PC is device %q.\n", name, path, dev)
+	return nil
+}
+
+func runLogin(ctx context.Context, env *Env, a *args) error {
+	want := a.flag("volume")
+	dev := deviceName(a)
+	if err := a.check(1, 1); err != nil {
+		return err
+	}
+	path, err := filepath.Abs(a.arg(0, ""))
+	if err != nil {
+		return errors.E(errors.Invalid, err)
+	}
+	root, err := openMirror(path)
+	if err != nil {
+		return err
+	}
+	pass, err := passphrase(env, a, false)
+	if err != nil {
+		return err
+	}
+	master, err := volume.Unlock(ctx, root, pass)
+	if err != nil {
+		return err
+	}
+	cfgs, vks, err := volume.Volumes(ctx, root, master)
+	if err != nil {
+		return err
+	}
+	pick := -1
+	for i, c := range cfgs {
+		if want == "" && len(cfgs) == 1 || c.Name == want || c.ID.String() == want {
+			pick = i
+		}
+	}
+	if pick < 0 {
+		names := ""
+		for _, c := range cfgs {
+			names += " " + c.Name
+		}
+		if len(cfgs) == 0 {
+			return errors.E(errors.NotExist, errors.Str("the account has no volume on this mirror"))
+		}
+		return errors.E(errors.NotExist, errors.Str("choose a volume with --volume NAME; this mirror has:"+names))
+	}
+	if err := loginDevice(ctx, env, root, path, cfgs[pick], vks[pick], dev); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "Logged in to volume %q on %s as device %q.\n", cfgs[pick].Name, path, dev)
+	return nil
+}
+
+// loginDevice registers a new device for this PC and saves the login.
+func loginDevice(ctx context.Context, env *Env, root blob.Store, path string, cfg *volume.Config, vk keys.Key, name string) error {
+	id := volume.NewIdentity(name)
+	if err := volume.Register(ctx, root, cfg.ID, vk, id, env.Now()); err != nil {
+		return err
+	}
+	return saveConfig(env, &clientConfig{
+		Mirror: path, Volume: cfg.ID.String(), VolumeName: cfg.Name, VolumeKey: vk[:],
+		Chunk: cfg.Chunk, Created: cfg.Created,
+		Device: id.ID.String(), DeviceName: name, DeviceKey: id.Key.Seed(),
+	})
+}
