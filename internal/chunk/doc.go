@@ -84,7 +84,7 @@
 // Truong, Merz, Scarlata, Günther and Paterson, "Breaking and Fixing
 // Content-Defined Chunking" (ACM CCS 2025, ePrint 2025/558), this package
 // does what is cheap: the whole table comes from a 256-bit key through a
-// PRF (not a short seed mixed into a fixed table, which cancels out); the
+// PRF (not a short seed mixed into a fixed table, which adds little); the
 // hash and table are 64 bits wide; and the masks test the high bits, so each
 // test covers the full 64-byte window of the hash.
 //

@@ -13,7 +13,7 @@ type args struct {
 }
 
 // boolFlags take no value.
-var boolFlags = map[string]bool{"json": true, "r": true, "recursive": true, "read-data": true, "force": true, "h": true, "help": true}
+var boolFlags = map[string]bool{"offline": true, "json": true, "r": true, "recursive": true, "read-data": true, "force": true, "h": true, "help": true}
 
 func parseArgs(argv []string) (*args, error) {
 	a := &args{flags: map[string]string{}, used: map[string]bool{}}
@@ -76,7 +76,7 @@ func (a *args) check(min, max int) error {
 }
 
 // globalFlags are accepted by every command.
-var globalFlags = map[string]bool{"passphrase-file": true, "json": true}
+var globalFlags = map[string]bool{"passphrase-file": true, "json": true, "offline": true}
 
 // arg returns positional argument i, or def.
 func (a *args) arg(i int, def string) string {

@@ -96,7 +96,10 @@ func openMirror(path string) (blob.Store, error) {
 	}
 	s, err := dir.Open(abs)
 	if err != nil {
-		return nil, errors.E(abs, errors.Str("the mirror folder is missing or not a folder (is the drive plugged in?)"), err)
+		if errors.Is(err, errors.NotExist) {
+			return nil, errors.E(errors.NotExist, abs, errors.Str("the mirror folder is missing or is not a folder (is the drive plugged in?)"))
+		}
+		return nil, errors.E(abs, err)
 	}
 	return s, nil
 }
@@ -111,7 +114,7 @@ type session struct {
 func (s *session) close() { s.lock.Close() }
 
 // open opens the logged-in volume and brings it up to date with the mirror.
-func open(ctx context.Context, env *Env) (*session, error) {
+func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 	c, err := loadConfig(env)
 	if err != nil {
 		return nil, err
@@ -135,7 +138,7 @@ func open(ctx context.Context, env *Env) (*session, error) {
 	}
 	cfg := &volume.Config{ID: volID, Name: c.VolumeName, Chunk: c.Chunk, Created: c.Created}
 	me := volume.Identity{ID: devID, Name: c.DeviceName, Key: ed25519.NewKeyFromSeed(c.DeviceKey)}
-	v, err := volume.Open(ctx, root, cfg, keys.Key(c.VolumeKey), me, volume.Options{StateDir: sd, Now: env.Now})
+	v, err := volume.Open(ctx, root, cfg, keys.Key(c.VolumeKey), me, volume.Options{StateDir: sd, Now: env.Now, Offline: offline})
 	if err != nil {
 		lock.Close()
 		return nil, err

@@ -26,7 +26,7 @@ func runExport(ctx context.Context, env *Env, a *args) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return errors.E(errors.IO, dst, err)
 	}
-	return withVolume(ctx, env, func(v *volume.Volume) error {
+	return withVolume(ctx, env, a, func(v *volume.Volume) error {
 		t, err := treeAt(env, v, at)
 		if err != nil {
 			return err
@@ -51,7 +51,7 @@ func runCheck(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(0, 0); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, func(v *volume.Volume) error {
+	return withVolume(ctx, env, a, func(v *volume.Volume) error {
 		p := &volume.Progress{}
 		pr := startProgress(env, a, "check", p)
 		res, err := v.Check(ctx, readData, p)
@@ -95,7 +95,7 @@ func runStatus(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(0, 0); err != nil {
 		return err
 	}
-	s, err := open(ctx, env)
+	s, err := open(ctx, env, a.bool("offline"))
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,7 @@ func runLs(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(0, 1); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, func(v *volume.Volume) error {
+	return withVolume(ctx, env, a, func(v *volume.Volume) error {
 		t, err := treeAt(env, v, at)
 		if err != nil {
 			return err
@@ -123,7 +123,7 @@ func runCat(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(1, 1); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, func(v *volume.Volume) error {
+	return withVolume(ctx, env, a, func(v *volume.Volume) error {
 		t, err := treeAt(env, v, at)
 		if err != nil {
 			return err
@@ -154,7 +154,7 @@ func runFind(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(0, 1); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, func(v *volume.Volume) error {
+	return withVolume(ctx, env, a, func(v *volume.Volume) error {
 		t, err := treeAt(env, v, at)
 		if err != nil {
 			return err
@@ -184,7 +184,7 @@ func runHistory(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(1, 1); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, func(v *volume.Volume) error {
+	return withVolume(ctx, env, a, func(v *volume.Volume) error {
 		vs, err := v.Versions(a.arg(0, ""))
 		if err != nil {
 			return err

@@ -14,7 +14,7 @@ func runImport(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(1, 2); err != nil {
 		return err
 	}
-	s, err := open(ctx, env)
+	s, err := open(ctx, env, a.bool("offline"))
 	if err != nil {
 		return err
 	}
@@ -25,7 +25,7 @@ func runImport(ctx context.Context, env *Env, a *args) error {
 	pr.stop()
 	if err != nil {
 		if ctx.Err() != nil {
-			return errors.E(errors.Other, errors.Str("interrupted: what was committed is safe; run the same import again to finish"), err)
+			return errors.E(errors.Other, errors.Str("interrupted: what was committed is safe; run the same import again to finish"))
 		}
 		return err
 	}
@@ -47,8 +47,8 @@ func runImport(ctx context.Context, env *Env, a *args) error {
 }
 
 // withVolume runs fn on the open volume.
-func withVolume(ctx context.Context, env *Env, fn func(v *volume.Volume) error) error {
-	s, err := open(ctx, env)
+func withVolume(ctx context.Context, env *Env, a *args, fn func(v *volume.Volume) error) error {
+	s, err := open(ctx, env, a.bool("offline"))
 	if err != nil {
 		return err
 	}
@@ -60,21 +60,21 @@ func runPut(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(2, 2); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, func(v *volume.Volume) error { return v.PutFile(ctx, a.arg(0, ""), a.arg(1, "")) })
+	return withVolume(ctx, env, a, func(v *volume.Volume) error { return v.PutFile(ctx, a.arg(0, ""), a.arg(1, "")) })
 }
 
 func runMkdir(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(1, 1); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, func(v *volume.Volume) error { return v.Mkdir(ctx, a.arg(0, ""), 0o755) })
+	return withVolume(ctx, env, a, func(v *volume.Volume) error { return v.Mkdir(ctx, a.arg(0, ""), 0o755) })
 }
 
 func runMv(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(2, 2); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, func(v *volume.Volume) error { return v.Move(ctx, a.arg(0, ""), a.arg(1, "")) })
+	return withVolume(ctx, env, a, func(v *volume.Volume) error { return v.Move(ctx, a.arg(0, ""), a.arg(1, "")) })
 }
 
 func runRm(ctx context.Context, env *Env, a *args) error {
@@ -82,7 +82,7 @@ func runRm(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(1, 1); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, func(v *volume.Volume) error { return v.Remove(ctx, a.arg(0, ""), rec) })
+	return withVolume(ctx, env, a, func(v *volume.Volume) error { return v.Remove(ctx, a.arg(0, ""), rec) })
 }
 
 func runChmod(ctx context.Context, env *Env, a *args) error {
@@ -93,7 +93,7 @@ func runChmod(ctx context.Context, env *Env, a *args) error {
 	if err != nil || mode > 0o7777 {
 		return usagef("MODE must be octal permission bits, like 644 or 0755")
 	}
-	return withVolume(ctx, env, func(v *volume.Volume) error { return v.Chmod(ctx, a.arg(1, ""), uint32(mode)) })
+	return withVolume(ctx, env, a, func(v *volume.Volume) error { return v.Chmod(ctx, a.arg(1, ""), uint32(mode)) })
 }
 
 func runRestore(ctx context.Context, env *Env, a *args) error {
@@ -108,7 +108,7 @@ func runRestore(ctx context.Context, env *Env, a *args) error {
 	if err != nil {
 		return err
 	}
-	return withVolume(ctx, env, func(v *volume.Volume) error {
+	return withVolume(ctx, env, a, func(v *volume.Volume) error {
 		n, err := v.Restore(ctx, a.arg(0, ""), when)
 		if err == nil {
 			fmt.Fprintf(env.Stdout, "restored %d items as of %s\n", n, when.Format("2006-01-02 15:04:05 MST"))

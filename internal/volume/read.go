@@ -40,7 +40,7 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 			}
 			buf, err = v.codec.Open(buf[:0], chunks[i].ID, raw[lo:lo+int(l.Length)])
 			if err != nil {
-				return written, errors.E(op, n.Path, errors.Str("in pack "+l.Pack.String()), err)
+				return written, errors.E(op, n.Path+" (pack "+packName(l.Pack)+")", err)
 			}
 			if len(buf) != int(chunks[i].Size) {
 				return written, errors.E(op, errors.Corrupt, n.Path, errors.Str("chunk size differs from the journal"))

@@ -28,6 +28,7 @@ import (
 // Options configure Open.
 type Options struct {
 	StateDir string           // local state of this volume on this PC; "" keeps none
+	Offline  bool             // do not read the mirror on open: use what this PC knows
 	Now      func() time.Time // the clock; time.Now if nil
 }
 
@@ -83,6 +84,9 @@ func Open(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key, me Ide
 	if err := v.loadState(); err != nil {
 		return nil, err
 	}
+	if o.Offline && v.stateDir != "" {
+		return v, nil
+	}
 	if err := v.Sync(ctx); err != nil {
 		return nil, err
 	}
@@ -129,8 +133,11 @@ func (v *Volume) syncDevices(ctx context.Context) error {
 			return err
 		}
 		d, err := ParseDevice(v.keys.Meta, b)
-		if err != nil || d.ID != id {
-			return errors.E(errors.Corrupt, i.Name, errors.Str("device record does not open or names another device"), err)
+		if err != nil {
+			return errors.E(i.Name, err)
+		}
+		if d.ID != id {
+			return errors.E(errors.Corrupt, i.Name, errors.Str("device record names another device"))
 		}
 		v.mu.Lock()
 		v.devices[id] = d

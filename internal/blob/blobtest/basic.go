@@ -51,22 +51,22 @@ func testRanges(t *testing.T, s blob.Store) {
 		off, length int64
 		want        []byte
 	}{
-		{0, 10, data[:10]},           // start
-		{100, 50, data[100:150]},     // middle
-		{990, 100, data[990:]},       // runs past the end
-		{500, -1, data[500:]},        // to the end
-		{0, -1, data},                // all
-		{0, 1000, data},              // exactly all
-		{123, 0, nil},                // zero length
-		{1000, -1, nil},              // at the end
-		{1000, 10, nil},              // at the end, with a length
-		{5000, 10, nil},              // starts past the end
-		{999, 1, data[999:]},         // last byte
-		{0, 1 << 40, data},           // huge length
-		{1, 998, data[1:999]},        // all but the ends
-		{500, 1<<63 - 1, data[500:]}, // length that overflows off+length
-		{1<<63 - 1, 1<<63 - 1, nil},  // offset far past the end
-		{999, 1<<63 - 1 - 998, data[999:]},
+		{0, 10, data[:10]},                 // start
+		{100, 50, data[100:150]},           // middle
+		{990, 100, data[990:]},             // runs past the end
+		{500, -1, data[500:]},              // to the end
+		{0, -1, data},                      // all
+		{0, 1000, data},                    // exactly all
+		{123, 0, nil},                      // zero length
+		{1000, -1, nil},                    // at the end
+		{1000, 10, nil},                    // at the end, with a length
+		{5000, 10, nil},                    // starts past the end
+		{999, 1, data[999:]},               // last byte
+		{0, 1 << 40, data},                 // huge length
+		{1, 998, data[1:999]},              // all but the ends
+		{500, 1<<63 - 1, data[500:]},       // length that overflows off+length
+		{1<<63 - 1, 1<<63 - 1, nil},        // offset far past the end
+		{999, 1<<63 - 1 - 998, data[999:]}, // off+length is the largest int64
 	}
 	for _, tt := range tests {
 		got := mustGet(t, s, "r", tt.off, tt.length)

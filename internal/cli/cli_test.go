@@ -1,0 +1,231 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pc is one PC in a test: its own HOME, so its own client state.
+type pc struct {
+	t    *testing.T
+	home string
+	env  map[string]string
+	now  func() time.Time
+}
+
+func newPC(t *testing.T) *pc {
+	home := t.TempDir()
+	return &pc{t: t, home: home, env: map[string]string{
+		"HOME": home, "DVPC_PASSPHRASE": "correct horse battery", "DVPC_TEST_CHEAP_KDF": "1"}}
+}
+
+// run runs dvpc in-process and returns stdout, stderr and the exit code.
+func (p *pc) run(args ...string) (string, string, int) {
+	var out, errb bytes.Buffer
+	now := time.Now
+	if p.now != nil {
+		now = p.now
+	}
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return p.env[k] }, Now: now,
+		IsTerminal: func(io.Writer) bool { return false }}
+	code := Main(context.Background(), args, env)
+	return out.String(), errb.String(), code
+}
+
+// ok runs dvpc and fails the test unless it exits 0.
+func (p *pc) ok(args ...string) string {
+	p.t.Helper()
+	out, errs, code := p.run(args...)
+	if code != 0 {
+		p.t.Fatalf("dvpc %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+// fails runs dvpc and checks the exit code and that stderr mentions want.
+func (p *pc) fails(code int, want string, args ...string) {
+	p.t.Helper()
+	out, errs, got := p.run(args...)
+	if got != code || !strings.Contains(errs, want) {
+		p.t.Fatalf("dvpc %s: exit %d (want %d), stderr %q (want %q)\n%s", strings.Join(args, " "), got, code, errs, want, out)
+	}
+}
+
+func writeFiles(t *testing.T, files map[string]string) string {
+	dir := t.TempDir()
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestUserJourney(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "usb")
+	a := newPC(t)
+	a.ok("init", mirror, "--device", "laptop")
+	src := writeFiles(t, map[string]string{"notes.txt": "one\n", "photos/cat.jpg": strings.Repeat("meow", 5000)})
+	a.ok("import", src, "/home")
+	if got := a.ok("cat", "/home/notes.txt"); got != "one\n" {
+		t.Fatalf("cat = %q", got)
+	}
+	before := time.Now()
+	// Let the clock move past 'before' without sleeping: the next change is
+	// stamped by a clock that reads later.
+	a.now = func() time.Time { return before.Add(2 * time.Second) }
+	os.WriteFile(filepath.Join(src, "notes.txt"), []byte("one\ntwo\n"), 0o644)
+	a.ok("import", src, "/home")
+	a.now = nil
+
+	var hist []entryJSON
+	json.Unmarshal([]byte(a.ok("history", "/home/notes.txt", "--json")), &hist)
+	if len(hist) != 2 || hist[0].Size != 4 || hist[1].Size != 8 || hist[1].Device != "laptop" {
+		t.Fatalf("history = %+v", hist)
+	}
+	at := before.Add(time.Second).UTC().Format(time.RFC3339Nano)
+	if got := a.ok("cat", "/home/notes.txt", "--at", at); got != "one\n" {
+		t.Fatalf("cat --at = %q", got)
+	}
+	if got := a.ok("diff", "/home/notes.txt", "--from", at); !strings.Contains(got, "+two") {
+		t.Fatalf("diff = %q", got)
+	}
+	a.ok("restore", "/home/notes.txt", "--at", at)
+	if got := a.ok("cat", "/home/notes.txt"); got != "one\n" {
+		t.Fatalf("after restore cat = %q", got)
+	}
+	json.Unmarshal([]byte(a.ok("history", "/home/notes.txt", "--json")), &hist)
+	if len(hist) != 3 {
+		t.Fatalf("restore should add a version, history has %d", len(hist))
+	}
+
+	a.ok("mkdir", "/home/new/deep")
+	a.ok("mv", "/home/photos", "/home/new")
+	a.ok("chmod", "600", "/home/new/photos/cat.jpg")
+	var ls []entryJSON
+	json.Unmarshal([]byte(a.ok("ls", "/home/new/photos", "--json")), &ls)
+	if len(ls) != 1 || ls[0].Mode != "0600" || ls[0].Size != 20000 {
+		t.Fatalf("ls after mv/chmod = %+v", ls)
+	}
+	a.fails(exitNotExist, "does not exist", "cat", "/home/photos/cat.jpg")
+	a.fails(exitExist, "not empty", "rm", "/home/new")
+	a.ok("rm", "-r", "/home/new")
+	a.fails(exitNotExist, "does not exist", "ls", "/home/new")
+
+	// The whole tree as it was before the rm, exported.
+	out := t.TempDir()
+	a.ok("export", out, "--at", at)
+	if b, _ := os.ReadFile(filepath.Join(out, "home/photos/cat.jpg")); len(b) != 20000 {
+		t.Fatalf("export: cat.jpg has %d bytes", len(b))
+	}
+	if !strings.Contains(a.ok("check", "--read-data"), "no problems") {
+		t.Fatal("check found problems")
+	}
+
+	// Another PC with only the mirror and the passphrase.
+	b := newPC(t)
+	b.ok("login", mirror, "--device", "desktop")
+	if got := b.ok("cat", "/home/notes.txt"); got != "one\n" {
+		t.Fatalf("second PC cat = %q", got)
+	}
+	var found []string
+	for _, l := range strings.Split(strings.TrimSpace(b.ok("find", "/")), "\n") {
+		found = append(found, l)
+	}
+	if strings.Join(found, ",") != "/,/home,/home/notes.txt" {
+		t.Fatalf("find = %v", found)
+	}
+}
+
+func TestConflictCopyAcrossPCs(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "nas")
+	a, b := newPC(t), newPC(t)
+	a.ok("init", mirror, "--device", "laptop")
+	b.ok("login", mirror, "--device", "desktop")
+	doc := filepath.Join(t.TempDir(), "doc")
+	os.WriteFile(doc, []byte("v1"), 0o644)
+	a.ok("put", doc, "/doc.txt")
+	b.ok("ls", "/") // b sees v1
+	// Both change it without seeing the other's change: b works offline.
+	os.WriteFile(doc, []byte("from laptop"), 0o644)
+	a.ok("put", doc, "/doc.txt")
+	os.WriteFile(doc, []byte("from desktop"), 0o644)
+	b.ok("put", doc, "/doc.txt", "--offline")
+	for _, p := range []*pc{a, b} {
+		var ls []entryJSON
+		json.Unmarshal([]byte(p.ok("ls", "/", "--json")), &ls)
+		if len(ls) != 2 {
+			t.Fatalf("ls = %+v, want the file and one conflict copy", ls)
+		}
+		contents := p.ok("cat", ls[0].Path) + "|" + p.ok("cat", ls[1].Path)
+		if !strings.Contains(contents, "from laptop") || !strings.Contains(contents, "from desktop") {
+			t.Fatalf("both versions must survive, have %q", contents)
+		}
+		if !strings.Contains(ls[0].Path+ls[1].Path, "(conflict ") {
+			t.Fatalf("no conflict copy name in %+v", ls)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "m")
+	a := newPC(t)
+	a.fails(exitNotExist, "not logged in", "ls")
+	a.ok("init", mirror)
+	a.fails(exitExist, "already holds", "init", mirror)
+	b := newPC(t)
+	b.env["DVPC_PASSPHRASE"] = "wrong"
+	b.fails(exitPermission, "wrong passphrase", "login", mirror)
+	b.fails(exitNotExist, "missing", "login", filepath.Join(mirror, "nope"))
+	b.fails(exitNotExist, "no DVPC account", "login", t.TempDir())
+	b.fails(exitUsage, "unknown flag", "ls", "--bogus", "x")
+	a.fails(exitUsage, "cannot read the time", "ls", "--at", "last tuesday-ish")
+	a.fails(exitUsage, `".."`, "cat", "/../etc/passwd")
+
+	// A newer format version is refused with a clear message, nothing changes.
+	acct := filepath.Join(mirror, "account")
+	raw, _ := os.ReadFile(acct)
+	newer := bytes.Clone(raw)
+	newer[4] = 99
+	os.WriteFile(acct, newer, 0o644)
+	b.env["DVPC_PASSPHRASE"] = a.env["DVPC_PASSPHRASE"]
+	b.fails(exitVersion, "upgrade dvpc", "login", mirror)
+	if after, _ := os.ReadFile(acct); !bytes.Equal(after, newer) {
+		t.Fatal("a refused login changed the account object")
+	}
+}
+
+func TestFlippedByteIsNamed(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "m")
+	a := newPC(t)
+	a.ok("init", mirror)
+	a.ok("import", writeFiles(t, map[string]string{"f.txt": strings.Repeat("precious ", 1000)}), "/")
+	var pack string
+	filepath.Walk(mirror, func(p string, fi os.FileInfo, err error) error {
+		if strings.Contains(p, "/data/") && !fi.IsDir() {
+			pack = p
+		}
+		return nil
+	})
+	b, _ := os.ReadFile(pack)
+	b[10] ^= 0xff
+	os.WriteFile(pack, b, 0o644)
+	_, errs, code := a.run("cat", "/f.txt")
+	if code != exitCorrupt || !strings.Contains(errs, filepath.Base(pack)) {
+		t.Fatalf("cat of a corrupt chunk: exit %d, %q", code, errs)
+	}
+	out, _, code := a.run("check")
+	if code != exitCorrupt || !strings.Contains(out, filepath.Base(pack)) || !strings.Contains(out, "affects /f.txt") {
+		t.Fatalf("check: exit %d\n%s", code, out)
+	}
+}
