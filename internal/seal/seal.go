@@ -21,6 +21,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
+	"io"
 
 	"github.com/dvpc/dvpc/internal/errors"
 )
@@ -40,6 +41,7 @@ const (
 type Key struct {
 	block cipher.Block // AES-256 under the root key, for subkey derivation
 	k1    [16]byte     // the CMAC subkey K1 of the root key
+	rand  io.Reader    // the nonce source: crypto/rand, or a fixed stream for test vectors
 }
 
 // NewKey returns a Key for the 32-byte key k.
@@ -48,7 +50,7 @@ func NewKey(k [KeySize]byte) *Key {
 	if err != nil {
 		panic(err) // cannot happen: the key size is fixed
 	}
-	key := &Key{block: block}
+	key := &Key{block: block, rand: rand.Reader}
 	var l [16]byte
 	block.Encrypt(l[:], l[:])
 	key.k1 = cmacDouble(l)
@@ -92,10 +94,18 @@ func (k *Key) aead(nonce []byte) cipher.AEAD {
 // Seal appends the sealed form of plaintext, bound to ad, to dst.
 func (k *Key) Seal(dst, plaintext, ad []byte) []byte {
 	var nonce [NonceSize]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
+	if _, err := io.ReadFull(k.rand, nonce[:]); err != nil {
 		panic("seal: no randomness: " + err.Error())
 	}
 	return k.SealWithNonce(dst, nonce, plaintext, ad)
+}
+
+// WithNonces returns a copy of k that draws nonces from r. It exists for
+// test vectors only: real sealing must use random nonces.
+func (k *Key) WithNonces(r io.Reader) *Key {
+	c := *k
+	c.rand = r
+	return &c
 }
 
 // SealWithNonce is Seal with a caller-chosen nonce. It exists for test
