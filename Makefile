@@ -1,0 +1,41 @@
+# The whole test suite: vet, the tests with the race detector, and a short
+# run of every fuzz target (FUZZTIME each, default 8s).
+FUZZTIME ?= 8s
+
+FUZZ_TARGETS = \
+	./internal/blob:FuzzValidName \
+	./internal/blob:FuzzSum \
+	./internal/seal:FuzzOpen \
+	./internal/keys:FuzzParseAccount \
+	./internal/journal:FuzzParseSegment \
+	./internal/journal:FuzzDecodeEntries \
+	./internal/pack:FuzzParseHeader \
+	./internal/pack:FuzzDecodeIndex \
+	./internal/pack:FuzzOpenChunk \
+	./internal/volume:FuzzParseConfig \
+	./internal/volume:FuzzParseDevice \
+	./internal/volume:FuzzDecodeState
+
+.PHONY: test vet unit fuzz build bench
+
+test: vet unit fuzz
+
+build:
+	go build -o dvpc ./cmd/dvpc
+
+vet:
+	@test -z "$$(gofmt -l cmd internal)" || { gofmt -l cmd internal; echo "gofmt: files above need formatting"; exit 1; }
+	go vet ./...
+
+unit:
+	go test -race -count=1 ./...
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/dvpc-fuzz.log 2>&1 || { cat /tmp/dvpc-fuzz.log; exit 1; }; \
+	done
+
+bench:
+	go test -run '^$$' -bench . -benchmem ./internal/...

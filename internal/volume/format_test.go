@@ -1,0 +1,582 @@
+package volume
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/crypto/argon2"
+
+	"github.com/dvpc/dvpc/internal/chunk"
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/journal"
+	"github.com/dvpc/dvpc/internal/keys"
+	"github.com/dvpc/dvpc/internal/pack"
+	"github.com/dvpc/dvpc/internal/seal"
+)
+
+// The test vectors of docs/FORMAT.md: one object of each kind, built from
+// the fixed inputs below, must match the doc byte for byte. A changed vector
+// is a new format version, not a doc to update. The one exception is the
+// zstd frame of the compressible chunk, which depends on the encoder: a new
+// klauspost/compress may change it (and the pack's bytes) without changing
+// the format.
+//
+// To print the blocks the doc holds:
+//
+//	DVPC_PRINT_VECTORS=1 go test -run TestFormatVectors -v ./internal/volume
+
+const formatDoc = "../../docs/FORMAT.md"
+
+// The fixed inputs ("Fixed inputs" in the doc).
+var (
+	vecPassphrase = []byte("correct horse battery staple")
+	vecSalt       = [16]byte(byteSeq(0x00, 16))
+	vecMaster     = keys.Key(byteSeq(0x40, 32))
+	vecVolumeKey  = keys.Key(byteSeq(0x60, 32))
+	vecVolumeID   = dvpc.VolumeID(byteSeq(0x80, 16))
+	vecDeviceID   = dvpc.DeviceID(byteSeq(0x90, 16))
+	vecSeed       = byteSeq(0xa0, ed25519.SeedSize)
+	vecCreated    = time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.UTC)
+	vecClock      = journal.MakeHLC(time.Date(2025, 1, 2, 3, 5, 0, 0, time.UTC))
+	vecMTime      = time.Date(2024, 12, 31, 23, 59, 59, 0, time.UTC).UnixNano()
+	vecChunkA     = bytes.Repeat([]byte("DVPC format test vector. "), 16) // compressible
+	vecChunkB     = blake3XOF("dvpc chunk test vector", 100)                // not
+)
+
+// byteSeq returns n bytes counting up from first, modulo 256.
+func byteSeq(first byte, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = first + byte(i)
+	}
+	return b
+}
+
+// blake3XOF returns the first n bytes of the unkeyed BLAKE3 extendable
+// output of msg.
+func blake3XOF(msg string, n int) []byte {
+	h := blake3.New()
+	h.WriteString(msg)
+	b := make([]byte, n)
+	h.Digest().Read(b)
+	return b
+}
+
+// nonceStream is the vectors' nonce source: the bytes next, next+1, ...
+// modulo 256.
+type nonceStream struct{ next byte }
+
+func (s *nonceStream) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = s.next
+		s.next++
+	}
+	return len(p), nil
+}
+
+// nonces returns the nonce stream of an object of kind k: it starts at the
+// kind byte, so no two objects share a nonce under one key.
+func nonces(k dvpc.Kind) *nonceStream { return &nonceStream{next: byte(k)} }
+
+// vecKeys returns the volume's subkeys, each sealing key drawing its nonces
+// from its own stream for an object of kind k.
+func vecKeys(k dvpc.Kind) *keys.Volume {
+	v := keys.ForVolume(vecVolumeKey)
+	v.Data = v.Data.WithNonces(nonces(k))
+	v.Meta = v.Meta.WithNonces(nonces(k))
+	v.Local = v.Local.WithNonces(nonces(k))
+	return v
+}
+
+// block is one vector as the doc shows it, in a code block.
+type block struct{ strings.Builder }
+
+func (b *block) line(format string, args ...any) {
+	fmt.Fprintf(b, format, args...)
+	b.WriteByte('\n')
+}
+
+// hex writes data as lower-case hex, 32 bytes a line.
+func (b *block) hex(label string, data []byte) {
+	b.line("%s (%d bytes):", label, len(data))
+	for len(data) > 0 {
+		n := min(len(data), 32)
+		b.line("%x", data[:n])
+		data = data[n:]
+	}
+}
+
+// object writes an object's name, SHA-256 and bytes.
+func (b *block) object(kind, name string, data []byte) {
+	b.line("%s name: %s", kind, name)
+	b.line("%s sha256: %x", kind, sha256.Sum256(data))
+	b.hex(kind+" bytes", data)
+}
+
+// vectors holds the objects built from the fixed inputs.
+type vectors struct {
+	blocks []string
+
+	priv                    ed25519.PrivateKey
+	account, config, device []byte
+	cfg                     *Config
+	dev                     *Device
+	idA, idB                dvpc.ChunkID
+	pack                    []byte
+	packID                  dvpc.ObjectID
+	packEntries             []pack.Entry
+	index                   []byte
+	indexID                 dvpc.ObjectID
+	segment                 []byte
+	entries                 []journal.Entry
+	state                   []byte
+	stateDir                string
+}
+
+func buildVectors(t *testing.T) *vectors {
+	t.Helper()
+	v := &vectors{priv: ed25519.NewKeyFromSeed(vecSeed)}
+	v.keyBlock()
+	v.xaesBlock()
+	v.buildAccount()
+	v.buildConfig()
+	v.buildDevice()
+	v.buildPack(t)
+	v.buildIndex()
+	v.buildSegment(t)
+	v.buildState(t)
+	v.mergeBlock()
+	return v
+}
+
+func (v *vectors) add(b *block) { v.blocks = append(v.blocks, b.String()) }
+
+func (v *vectors) keyBlock() {
+	var b block
+	p := keys.TestParams()
+	seed := keys.Key(argon2.IDKey(vecPassphrase, vecSalt[:], p.Time, p.MemoryKiB, p.Threads, keys.Size))
+	b.line("argon2id output: %x", seed)
+	b.line("auth key:        %x", keys.Derive(seed, "dvpc v1 auth"))
+	b.line("unwrap key:      %x", keys.Derive(seed, "dvpc v1 unwrap"))
+	for _, d := range []struct{ name, label string }{
+		{"data key:        ", "dvpc v1 data"},
+		{"meta key:        ", "dvpc v1 meta"},
+		{"chunk id key:    ", "dvpc v1 chunk id"},
+		{"gear key:        ", "dvpc v1 chunker gear"},
+		{"local key:       ", "dvpc v1 local state"},
+	} {
+		b.line("%s%x", d.name, keys.Derive(vecVolumeKey, d.label))
+	}
+	b.line("public key:      %x", v.priv.Public())
+	v.add(&b)
+}
+
+// The two vectors of c2sp.org/XAES-256-GCM: key, additional data, and the
+// sealed message after its nonce.
+var xaesVectors = []struct {
+	key byte
+	ad  string
+}{{0x01, ""}, {0x03, "c2sp.org/XAES-256-GCM"}}
+
+func (v *vectors) xaesBlock() {
+	var b block
+	for _, x := range xaesVectors {
+		var nonce [seal.NonceSize]byte
+		copy(nonce[:], "ABCDEFGHIJKLMNOPQRSTUVWX")
+		sealed := seal.NewKey([32]byte(bytes.Repeat([]byte{x.key}, 32))).SealWithNonce(nil, nonce, []byte("XAES-256-GCM"), []byte(x.ad))
+		b.line("key %02x×32, ad %q: %x", x.key, x.ad, sealed[seal.NonceSize:])
+	}
+	v.add(&b)
+}
+
+func (v *vectors) buildAccount() {
+	a := &keys.Account{Params: keys.TestParams(), Salt: vecSalt}
+	s := keys.Stretch(vecPassphrase, vecSalt[:], a.Params)
+	unwrap := seal.NewKey(s.Unwrap).WithNonces(nonces(dvpc.KindAccount))
+	a.Wrapped = unwrap.Seal(nil, vecMaster[:], []byte("dvpc account master key"))
+	v.account = a.Marshal()
+	var b block
+	b.object("account", AccountObject, v.account)
+	v.add(&b)
+}
+
+func (v *vectors) buildConfig() {
+	v.cfg = &Config{ID: vecVolumeID, Name: "Documents", Created: vecCreated, Chunk: chunk.DefaultParams()}
+	master := seal.NewKey(vecMaster).WithNonces(nonces(dvpc.KindVolume))
+	v.cfg.Wrapped = master.Seal(nil, vecVolumeKey[:], append([]byte("dvpc volume key "), vecVolumeID[:]...))
+	v.config = v.cfg.Marshal(vecKeys(dvpc.KindVolume).Meta)
+	var b block
+	b.object("config", volumePrefix(vecVolumeID)+ConfigObject, v.config)
+	v.add(&b)
+}
+
+func (v *vectors) buildDevice() {
+	v.dev = &Device{ID: vecDeviceID, Name: "laptop", Public: v.priv.Public().(ed25519.PublicKey), Created: vecCreated.Add(time.Second)}
+	v.device = v.dev.Marshal(vecKeys(dvpc.KindDevice).Meta)
+	var b block
+	b.object("device", volumePrefix(vecVolumeID)+"devices/"+vecDeviceID.String(), v.device)
+	v.add(&b)
+}
+
+func (v *vectors) buildPack(t *testing.T) {
+	k := vecKeys(dvpc.KindPack)
+	codec := pack.NewCodec(k)
+	w := pack.NewWriter(k.Meta)
+	var b block
+	for i, data := range [][]byte{vecChunkA, vecChunkB} {
+		id := codec.ID(data)
+		sealed := codec.Seal(nil, id, data)
+		body, err := keys.ForVolume(vecVolumeKey).Data.Open(nil, sealed, append([]byte("dvpc chunk"), id[:]...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := string(rune('A' + i))
+		b.line("chunk %s id: %x", name, id)
+		b.hex("chunk "+name+" body", body)
+		w.Add(id, sealed, len(data))
+	}
+	v.idA, v.idB = codec.ID(vecChunkA), codec.ID(vecChunkB)
+	v.pack, v.packID, v.packEntries = w.Finish()
+	b.object("pack", volumePrefix(vecVolumeID)+packName(v.packID), v.pack)
+	v.add(&b)
+}
+
+func (v *vectors) buildIndex() {
+	packs := []pack.PackEntries{{Pack: v.packID, Entries: v.packEntries}}
+	v.index = pack.MarshalIndex(vecKeys(dvpc.KindIndex).Meta, packs)
+	v.indexID = dvpc.Hash(v.index)
+	var b block
+	b.hex("index body", pack.EncodeIndex(packs))
+	b.object("index", volumePrefix(vecVolumeID)+"index/"+v.indexID.String(), v.index)
+	v.add(&b)
+}
+
+// vecEntries are the entries of the segment vector: every op, a base, a
+// non-ASCII path, a negative mtime.
+func vecEntries() []journal.Entry {
+	ids := chunk.NewIDKey(keys.ForVolume(vecVolumeKey).ChunkID)
+	a := journal.ChunkRef{ID: ids.Sum(vecChunkA), Size: uint32(len(vecChunkA))}
+	b := journal.ChunkRef{ID: ids.Sum(vecChunkB), Size: uint32(len(vecChunkB))}
+	t0, ms := vecClock, journal.HLC(1<<16)
+	return []journal.Entry{
+		{Time: t0, Op: journal.Mkdir, Path: "/Documents", Mode: 0o755, MTime: vecMTime},
+		{Time: t0 + 1, Op: journal.Put, Path: "/Documents/résumé.txt", Mode: 0o644, MTime: vecMTime,
+			Size: uint64(a.Size + b.Size), Chunks: []journal.ChunkRef{a, b}},
+		{Time: t0 + 2, Op: journal.Symlink, Path: "/Documents/latest", Mode: 0o777, MTime: -1e9, Target: "résumé.txt"},
+		{Time: t0 + ms, Op: journal.Put, Path: "/Documents/résumé.txt", Base: journal.Version{Device: vecDeviceID, Time: t0 + 1},
+			Mode: 0o600, MTime: vecMTime + 1e9, Size: uint64(a.Size), Chunks: []journal.ChunkRef{a}},
+		{Time: t0 + ms + 1, Op: journal.Delete, Path: "/Documents/latest", Base: journal.Version{Device: vecDeviceID, Time: t0 + 2}},
+	}
+}
+
+func (v *vectors) buildSegment(t *testing.T) {
+	v.entries = vecEntries()
+	plain := journal.EncodeEntries(v.entries)
+	if len(plain) > 512 {
+		t.Fatalf("segment entries are %d bytes: the writer would compress them", len(plain))
+	}
+	seg := &journal.Segment{Device: vecDeviceID, Seq: 1, Entries: v.entries}
+	v.segment = seg.Marshal(vecKeys(dvpc.KindSegment).Meta, v.priv)
+	var b block
+	b.hex("segment entries", plain)
+	b.object("segment", volumePrefix(vecVolumeID)+journal.Name(vecDeviceID, 1, dvpc.Hash(v.segment)), v.segment)
+	v.add(&b)
+}
+
+// stateVolume returns a volume of the vector config with empty caches and
+// its local state in dir.
+func stateVolume(cfg *Config, k *keys.Volume, dir string) *Volume {
+	return &Volume{cfg: cfg, keys: k, stateDir: dir, devices: map[dvpc.DeviceID]*Device{},
+		logs: map[dvpc.DeviceID]*devLog{}, index: pack.NewIndex(), indexes: map[dvpc.ObjectID]bool{}}
+}
+
+func (v *vectors) buildState(t *testing.T) {
+	v.stateDir = t.TempDir()
+	vol := stateVolume(v.cfg, vecKeys(dvpc.KindLocal), v.stateDir)
+	vol.devices[vecDeviceID] = v.dev
+	vol.logs[vecDeviceID] = &devLog{seq: 1, last: dvpc.Hash(v.segment), entries: v.entries}
+	vol.index.Add(v.packID, v.packEntries)
+	vol.indexes[v.indexID] = true
+	vol.clock = v.entries[len(v.entries)-1].Time
+	vol.dirty = true
+	if err := vol.saveState(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if v.state, err = os.ReadFile(filepath.Join(v.stateDir, stateFile)); err != nil {
+		t.Fatal(err)
+	}
+	var b block
+	b.object("state", stateFile, v.state)
+	v.add(&b)
+}
+
+// mergeChange is one change of the merge vector: device 1, 2 or 3, time in
+// milliseconds after mergeT0, and the number of the change it saw (0: none).
+type mergeChange struct {
+	dev  byte
+	ms   int64
+	op   journal.Op
+	path string
+	base int
+}
+
+var mergeT0 = time.Date(2025, 3, 4, 5, 6, 0, 0, time.UTC)
+
+var mergeNames = map[byte]string{1: "laptop", 2: "desk/top", 3: "desk/top"}
+
+var mergeChanges = []mergeChange{
+	{1, 1000, journal.Put, "/doc.txt", 0},
+	{1, 2000, journal.Put, "/doc.txt", 1},
+	{2, 3000, journal.Put, "/doc.txt", 1},
+	{2, 4000, journal.Put, "/doc.txt", 3},
+	{1, 5000, journal.Put, "/notes", 0},
+	{2, 6000, journal.Put, "/notes", 5},
+	{1, 7000, journal.Delete, "/notes", 5},
+	{1, 8000, journal.Put, "/x", 0},
+	{2, 9000, journal.Mkdir, "/x", 0},
+	{2, 10000, journal.Put, "/y", 0},
+	{1, 11000, journal.Put, "/y/z", 0},
+	{1, 12000, journal.Put, "/.bashrc", 0},
+	{2, 13000, journal.Put, "/.bashrc", 0},
+	{1, 14000, journal.Mkdir, "/shared", 0},
+	{2, 15000, journal.Mkdir, "/shared", 0},
+	{1, 16000, journal.Put, "/a.txt", 0},
+	{2, 16001, journal.Put, "/a.txt", 0},
+	{3, 16002, journal.Put, "/a.txt", 0},
+	{2, 20000, journal.Put, "/t", 0},
+	{1, 20000, journal.Put, "/t", 0},
+}
+
+// mergeInput returns the changes of the merge vector; change i+1 has size
+// i+1, so the output can name it.
+func mergeInput() []Change {
+	out := make([]Change, len(mergeChanges))
+	for i, m := range mergeChanges {
+		e := &journal.Entry{Time: journal.MakeHLC(mergeT0.Add(time.Duration(m.ms) * time.Millisecond)), Op: m.op, Path: m.path}
+		if m.base > 0 {
+			e.Base = out[m.base-1].Version()
+		}
+		if m.op == journal.Put {
+			e.Size = uint64(i + 1)
+		}
+		out[i] = Change{Device: dvpc.DeviceID{m.dev}, Entry: e}
+	}
+	return out
+}
+
+func (v *vectors) mergeBlock() {
+	changes := mergeInput()
+	var b block
+	for i, m := range mergeChanges {
+		base := "-"
+		if m.base > 0 {
+			base = fmt.Sprintf("c%d", m.base)
+		}
+		b.line("c%-2d %-8s %s %-6s %-8s base %s", i+1, mergeNames[m.dev],
+			changes[i].Time.Time().UTC().Format("15:04:05.000"), m.op, m.path, base)
+	}
+	b.line("merged tree:")
+	byVersion := map[journal.Version]int{}
+	for i, c := range changes {
+		byVersion[c.Version()] = i + 1
+	}
+	names := func(d dvpc.DeviceID) string { return mergeNames[d[0]] }
+	Merge(changes, names).Walk("/", func(n *Node) error {
+		what := fmt.Sprintf("c%d", byVersion[n.Version()])
+		if n.Device.IsZero() {
+			what = "(implied folder)"
+		}
+		b.line("%-48s %s", n.Path, what)
+		return nil
+	})
+	v.add(&b)
+}
+
+func TestFormatVectors(t *testing.T) {
+	v := buildVectors(t)
+	if os.Getenv("DVPC_PRINT_VECTORS") != "" {
+		for _, b := range v.blocks {
+			fmt.Printf("```\n%s```\n\n", b)
+		}
+	}
+	doc, err := os.ReadFile(formatDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range v.blocks {
+		if !bytes.Contains(doc, []byte(b)) {
+			t.Errorf("%s does not hold this vector (run with DVPC_PRINT_VECTORS=1 to print them all):\n%s", formatDoc, b)
+		}
+	}
+}
+
+func TestFormatVectorsDecode(t *testing.T) {
+	v := buildVectors(t)
+	t.Run("account", v.checkAccount)
+	t.Run("config", v.checkConfig)
+	t.Run("device", v.checkDevice)
+	t.Run("pack", v.checkPack)
+	t.Run("index", v.checkIndex)
+	t.Run("segment", v.checkSegment)
+	t.Run("state", v.checkState)
+	t.Run("merge", v.checkMerge)
+}
+
+func (v *vectors) checkAccount(t *testing.T) {
+	a, err := keys.ParseAccount(v.account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Params != keys.TestParams() || a.Salt != vecSalt {
+		t.Errorf("params %+v, salt %x", a.Params, a.Salt)
+	}
+	if m, err := a.Unlock(vecPassphrase); err != nil || m != vecMaster {
+		t.Errorf("unlock = %x, %v; want the master key", m, err)
+	}
+	_, err = keys.ParseAccount(newerVersion(v.account))
+	wantVersionError(t, err)
+}
+
+func (v *vectors) checkConfig(t *testing.T) {
+	c, vk, err := ParseConfig(vecMaster, v.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vk != vecVolumeKey || c.ID != vecVolumeID || c.Name != "Documents" || !c.Created.Equal(vecCreated) || c.Chunk != chunk.DefaultParams() {
+		t.Errorf("config %+v, key %x", c, vk)
+	}
+	_, _, err = ParseConfig(vecMaster, newerVersion(v.config))
+	wantVersionError(t, err)
+}
+
+func (v *vectors) checkDevice(t *testing.T) {
+	meta := keys.ForVolume(vecVolumeKey).Meta
+	d, err := ParseDevice(meta, v.device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ID != v.dev.ID || d.Name != v.dev.Name || !d.Public.Equal(v.dev.Public) || !d.Created.Equal(v.dev.Created) {
+		t.Errorf("device %+v, want %+v", d, v.dev)
+	}
+	_, err = ParseDevice(meta, newerVersion(v.device))
+	wantVersionError(t, err)
+}
+
+func (v *vectors) checkPack(t *testing.T) {
+	k := keys.ForVolume(vecVolumeKey)
+	es, err := pack.ParseHeader(k.Meta, v.pack, int64(len(v.pack)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(es, v.packEntries) {
+		t.Errorf("pack header %+v, want %+v", es, v.packEntries)
+	}
+	codec := pack.NewCodec(k)
+	for i, want := range [][]byte{vecChunkA, vecChunkB} {
+		e := es[i]
+		got, err := codec.Open(nil, e.ID, v.pack[e.Offset:e.Offset+e.Length])
+		if err != nil || !bytes.Equal(got, want) || e.Raw != uint32(len(want)) {
+			t.Errorf("chunk %d: %q, %v", i, got, err)
+		}
+	}
+	if es[0].ID != v.idA || es[1].ID != v.idB {
+		t.Errorf("chunk ids %x %x", es[0].ID, es[1].ID)
+	}
+	// Only a reader of the whole pack sees its leading header.
+	_, err = dvpc.ParseHeader(newerVersion(v.pack), dvpc.KindPack)
+	wantVersionError(t, err)
+}
+
+func (v *vectors) checkIndex(t *testing.T) {
+	meta := keys.ForVolume(vecVolumeKey).Meta
+	packs, err := pack.ParseIndex(meta, v.index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []pack.PackEntries{{Pack: v.packID, Entries: v.packEntries}}
+	if !reflect.DeepEqual(packs, want) {
+		t.Errorf("index %+v, want %+v", packs, want)
+	}
+	_, err = pack.ParseIndex(meta, newerVersion(v.index))
+	wantVersionError(t, err)
+}
+
+func (v *vectors) checkSegment(t *testing.T) {
+	meta := keys.ForVolume(vecVolumeKey).Meta
+	pub := v.priv.Public().(ed25519.PublicKey)
+	seg, err := journal.Parse(meta, pub, v.segment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &journal.Segment{Device: vecDeviceID, Seq: 1, Entries: v.entries}
+	if !reflect.DeepEqual(seg, want) {
+		t.Errorf("segment %+v, want %+v", seg, want)
+	}
+	name := journal.Name(vecDeviceID, 1, dvpc.Hash(v.segment))
+	if s, ok := parseSegName(name); !ok || s.dev != vecDeviceID || s.seq != 1 || s.id != dvpc.Hash(v.segment) {
+		t.Errorf("segment name %q parses as %+v, %v", name, s, ok)
+	}
+	_, err = journal.Parse(meta, pub, newerVersion(v.segment))
+	wantVersionError(t, err)
+}
+
+func (v *vectors) checkState(t *testing.T) {
+	vol := stateVolume(v.cfg, keys.ForVolume(vecVolumeKey), v.stateDir)
+	if err := vol.loadState(); err != nil {
+		t.Fatal(err)
+	}
+	l := vol.logs[vecDeviceID]
+	if l == nil || l.seq != 1 || l.last != dvpc.Hash(v.segment) || !reflect.DeepEqual(l.entries, v.entries) {
+		t.Fatalf("journal of the state: %+v", l)
+	}
+	d := vol.devices[vecDeviceID]
+	if d == nil || d.Name != v.dev.Name || !d.Public.Equal(v.dev.Public) || !d.Created.Equal(v.dev.Created) {
+		t.Errorf("device of the state: %+v", d)
+	}
+	if loc, ok := vol.index.Lookup(v.idB); !ok || loc.Pack != v.packID || !vol.indexes[v.indexID] {
+		t.Errorf("index of the state: %+v, %v, %v", loc, ok, vol.indexes)
+	}
+	if vol.clock != v.entries[len(v.entries)-1].Time {
+		t.Errorf("clock %x", vol.clock)
+	}
+	_, err := dvpc.ParseHeader(newerVersion(v.state), dvpc.KindLocal)
+	wantVersionError(t, err)
+}
+
+// The merge vector holds for any order of arrival.
+func (v *vectors) checkMerge(t *testing.T) {
+	changes := mergeInput()
+	names := func(d dvpc.DeviceID) string { return mergeNames[d[0]] }
+	want := dump(Merge(changes, names))
+	for i := range changes {
+		rotated := append(append([]Change(nil), changes[i:]...), changes[:i]...)
+		if got := dump(Merge(rotated, names)); got != want {
+			t.Fatalf("rotated by %d:\n%s\nwant\n%s", i, got, want)
+		}
+	}
+}
+
+// newerVersion returns b with the version byte of its header raised to 2.
+func newerVersion(b []byte) []byte {
+	c := bytes.Clone(b)
+	c[4] = dvpc.FormatVersion + 1
+	return c
+}
+
+func wantVersionError(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, errors.Version) {
+		t.Errorf("an object of format version %d: err = %v, want a Version error", dvpc.FormatVersion+1, err)
+	}
+}
