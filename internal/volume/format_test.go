@@ -241,7 +241,7 @@ func (v *vectors) buildPack(t *testing.T) {
 			t.Fatal(err)
 		}
 		name := string(rune('A' + i))
-		b.line("chunk %s id: %x", name, id)
+		b.line("chunk %s id: %s", name, id)
 		b.hex("chunk "+name+" body", body)
 		w.Add(id, sealed, len(data))
 	}
@@ -383,7 +383,7 @@ func (v *vectors) mergeBlock() {
 		if m.base > 0 {
 			base = fmt.Sprintf("c%d", m.base)
 		}
-		b.line("c%-2d %-8s %s %-6s %-8s base %s", i+1, mergeNames[m.dev],
+		b.line("c%-2d device %02x %-8s %s %-6s %-8s base %s", i+1, m.dev, mergeNames[m.dev],
 			changes[i].Time.Time().UTC().Format("15:04:05.000"), m.op, m.path, base)
 	}
 	b.line("merged tree:")
@@ -394,7 +394,7 @@ func (v *vectors) mergeBlock() {
 	names := func(d dvpc.DeviceID) string { return mergeNames[d[0]] }
 	Merge(changes, names).Walk("/", func(n *Node) error {
 		what := fmt.Sprintf("c%d", byVersion[n.Version()])
-		if n.Device.IsZero() {
+		if n.Device == (dvpc.DeviceID{}) {
 			what = "(implied folder)"
 		}
 		b.line("%-48s %s", n.Path, what)
