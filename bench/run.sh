@@ -9,6 +9,7 @@
 #
 # See bench/README.md for the knobs and what each phase means.
 set -euo pipefail
+export LC_ALL=C
 
 usage() {
 	cat <<'EOF'
@@ -26,6 +27,7 @@ environment:
   CAT_FILE     file to cat, relative to the corpus (default go/src/net/pipe.go)
   VERIFY       1 (default) checks each export against the tree with diff -r
   KEEP         1 keeps the per-run repositories and exports in BENCH_DIR/runs
+  DVPC_BIN     a dvpc binary to use instead of building ./cmd/dvpc
   PERF_DOC     the file --write edits (default docs/PERFORMANCE.md)
 EOF
 }
@@ -35,7 +37,7 @@ repo_root=$(cd "$script_dir/.." && pwd)
 
 # The command line as given, with the knobs the caller set, for the record.
 cmdline=""
-for v in BENCH_DIR BENCH_SMALL RUNS TOOLS CAT_REPS CAT_FILE VERIFY KEEP; do
+for v in BENCH_DIR BENCH_SMALL RUNS TOOLS CAT_REPS CAT_FILE VERIFY KEEP DVPC_BIN; do
 	if [[ -n ${!v+x} ]]; then
 		val=${!v}
 		[[ $val == *[[:space:]]* ]] && val="\"$val\""
@@ -129,6 +131,12 @@ install_missing() {
 }
 
 build_dvpc() {
+	if [[ -n ${DVPC_BIN:-} ]]; then
+		[[ -x $DVPC_BIN ]] || die "DVPC_BIN=$DVPC_BIN is not an executable"
+		say "using dvpc binary $DVPC_BIN"
+		cp "$DVPC_BIN" "$WORK/dvpc"
+		return
+	fi
 	say "building dvpc from $repo_root"
 	if ! (cd "$repo_root" && go build -o "$WORK/dvpc" ./cmd/dvpc) >>"$LOG" 2>&1; then
 		tail -n 12 "$LOG" | sed 's/^/    /' >&2
@@ -144,6 +152,7 @@ versions() {
 		rev="uncommitted"
 	fi
 	local parts=()
+	[[ -n ${DVPC_BIN:-} ]] && rev="binary $DVPC_BIN"
 	has_tool dvpc && parts+=("dvpc $rev ($(go version | awk '{print $3}'))")
 	has_tool restic && parts+=("$(restic version | awk '{print $1, $2}')")
 	{ has_tool borg || has_tool borg-zstd; } && parts+=("$(borg --version)")
@@ -250,19 +259,23 @@ timed() {
 	while [[ ${shown[0]} == env || ${shown[0]} == -i || ${shown[0]} == *=* ]]; do shown=("${shown[@]:1}"); done
 	printf '\n### %s: %s\n' "$tag" "${shown[*]}" >>"$LOG"
 	sync
-	local rc=0
+	local rc=0 t0 t1
+	t0=$EPOCHREALTIME
 	(cd "$cwd" && exec /usr/bin/time -f '%e %M' -o "$timef" "$@") </dev/null >>"$out" 2>>"$LOG" || rc=$?
+	t1=$EPOCHREALTIME
 	if ((rc != 0)); then
 		printf 'bench: error: %s failed with exit status %d: %s\n' "$tag" "$rc" "$*" >&2
 		printf '  last lines of %s:\n' "$LOG" >&2
 		tail -n 12 "$LOG" | sed 's/^/    /' >&2
 		exit 1
 	fi
-	read -r T_SEC T_KB < <(tail -n1 "$timef")
+	# Wall time from the shell's microsecond clock: %e rounds to 10 ms.
+	T_SEC=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+	read -r _ T_KB < <(tail -n1 "$timef")
 }
 
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$raw"; }
-mbps() { awk -v b="$1" -v s="$2" 'BEGIN {if (s < 0.01) s = 0.01; printf "%.1f\n", b / 1e6 / s}'; }
+mbps() { awk -v b="$1" -v s="$2" 'BEGIN {if (s < 0.001) s = 0.001; printf "%.1f\n", b / 1e6 / s}'; }
 median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) exit; if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 # ---------------------------------------------------------------- the tools
@@ -404,7 +417,13 @@ cell() {
 	local v
 	v=$(med "$1" "$2")
 	# shellcheck disable=SC2059 # the format comes from the table below
-	if [[ -z $v ]]; then echo "failed"; else printf "$3" "$v"; fi
+	if [[ -z $v ]]; then
+		echo "failed"
+	elif [[ $3 == t ]]; then # seconds: 3 decimals below 1 s
+		awk -v v="$v" 'BEGIN {printf (v < 1 ? "%.3f" : "%.2f"), v}'
+	else
+		printf "$3" "$v"
+	fi
 }
 
 table() {
@@ -423,26 +442,26 @@ table() {
 			a=$(med dvpc "$metric")
 			b=$(med restic "$metric")
 			if [[ -n $a && -n $b ]] && awk -v b="$b" 'BEGIN {exit !(b > 0)}'; then
-				line+=" | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", a / b}')"
+				line+=" | $(awk -v a="$a" -v b="$b" 'BEGIN {r = a / b; printf (r < 0.1 ? "%.3f" : "%.2f"), r}')"
 			else
 				line+=" | –"
 			fi
 		fi
 		echo "$line |"
 	done <<'EOF'
-init (s)|init_s|%.2f
-first import (s)|import1_s|%.2f
+init (s)|init_s|t
+first import (s)|import1_s|t
 first import (MB/s)|import1_mbps|%.1f
 first import peak RSS (MiB)|import1_rss_mib|%.0f
 stored after first import (MB)|stored1_mb|%.1f
-import of the unchanged tree (s)|import2_s|%.2f
+import of the unchanged tree (s)|import2_s|t
 added by the unchanged import (kB)|added2_kb|%.1f
-import after the modification (s)|import3_s|%.2f
+import after the modification (s)|import3_s|t
 added by the modification (MB)|added3_mb|%.2f
-export of the whole tree (s)|export_s|%.2f
+export of the whole tree (s)|export_s|t
 export (MB/s)|export_mbps|%.1f
 export peak RSS (MiB)|export_rss_mib|%.0f
-cat of one small file (s)|cat_s|%.2f
+cat of one small file (s)|cat_s|t
 EOF
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/dvpc/dvpc/internal/cli"
@@ -13,7 +14,15 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// DVPC_CPUPROFILE=FILE writes a CPU profile, for performance work.
+	if p := os.Getenv("DVPC_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	code := cli.Main(ctx, os.Args[1:], cli.OSEnv())
 	stop()
+	pprof.StopCPUProfile()
 	os.Exit(code)
 }

@@ -43,7 +43,7 @@ func runDiff(ctx context.Context, env *Env, a *args) error {
 // fileAt returns a file's content at a moment ("" is now; a missing file
 // is empty).
 func fileAt(ctx context.Context, env *Env, v *volume.Volume, p, at string) ([]byte, error) {
-	t, err := treeAt(env, v, at)
+	t, err := treeAt(ctx, env, v, at)
 	if err != nil {
 		return nil, err
 	}

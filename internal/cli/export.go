@@ -27,7 +27,7 @@ func runExport(ctx context.Context, env *Env, a *args) error {
 		return errors.E(errors.IO, dst, err)
 	}
 	return withVolume(ctx, env, a, func(v *volume.Volume) error {
-		t, err := treeAt(env, v, at)
+		t, err := treeAt(ctx, env, v, at)
 		if err != nil {
 			return err
 		}
@@ -110,7 +110,7 @@ func runStatus(ctx context.Context, env *Env, a *args) error {
 	})
 	st := map[string]any{"mirror": s.cfg.Mirror, "volume": s.cfg.VolumeName, "volume_id": s.cfg.Volume,
 		"device": s.cfg.DeviceName, "device_id": s.cfg.Device, "files": files, "bytes": bytes,
-		"devices": len(s.vol.Devices()), "changes": len(s.vol.Changes())}
+		"devices": len(s.vol.Devices()), "changes": s.vol.Known()}
 	if a.bool("json") {
 		return json.NewEncoder(env.Stdout).Encode(st)
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // treeAt returns the current tree, or the tree at --at.
-func treeAt(env *Env, v *volume.Volume, at string) (*volume.Tree, error) {
+func treeAt(ctx context.Context, env *Env, v *volume.Volume, at string) (*volume.Tree, error) {
 	if at == "" {
 		return v.Tree(), nil
 	}
@@ -23,7 +23,7 @@ func treeAt(env *Env, v *volume.Volume, at string) (*volume.Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.TreeAt(when), nil
+	return v.TreeAt(ctx, when)
 }
 
 // entryJSON is how --json shows a node.
@@ -79,7 +79,7 @@ func runLs(ctx context.Context, env *Env, a *args) error {
 		return err
 	}
 	return withVolume(ctx, env, a, func(v *volume.Volume) error {
-		t, err := treeAt(env, v, at)
+		t, err := treeAt(ctx, env, v, at)
 		if err != nil {
 			return err
 		}
@@ -124,7 +124,7 @@ func runCat(ctx context.Context, env *Env, a *args) error {
 		return err
 	}
 	return withVolume(ctx, env, a, func(v *volume.Volume) error {
-		t, err := treeAt(env, v, at)
+		t, err := treeAt(ctx, env, v, at)
 		if err != nil {
 			return err
 		}
@@ -155,7 +155,7 @@ func runFind(ctx context.Context, env *Env, a *args) error {
 		return err
 	}
 	return withVolume(ctx, env, a, func(v *volume.Volume) error {
-		t, err := treeAt(env, v, at)
+		t, err := treeAt(ctx, env, v, at)
 		if err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func runHistory(ctx context.Context, env *Env, a *args) error {
 		return err
 	}
 	return withVolume(ctx, env, a, func(v *volume.Volume) error {
-		vs, err := v.Versions(a.arg(0, ""))
+		vs, err := v.Versions(ctx, a.arg(0, ""))
 		if err != nil {
 			return err
 		}

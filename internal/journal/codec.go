@@ -139,3 +139,18 @@ func (d *decoder) entry(e *Entry) {
 		e.Chunks[i].Size = uint32(d.uvarint(1<<32 - 1))
 	}
 }
+
+// DecodeEntry decodes and validates one entry from the front of b and
+// returns the rest.
+func DecodeEntry(b []byte) (*Entry, []byte, error) {
+	d := &decoder{b: b}
+	e := &Entry{}
+	d.entry(e)
+	if d.err != nil {
+		return nil, nil, d.err
+	}
+	if err := validEntry(e); err != nil {
+		return nil, nil, err
+	}
+	return e, d.b, nil
+}

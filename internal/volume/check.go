@@ -135,7 +135,9 @@ func (v *Volume) Check(ctx context.Context, readData bool, prog *Progress) (*Che
 	for id, err := range bad {
 		res.Problems = append(res.Problems, Problem{Object: packName(id), Err: err})
 	}
-	v.affected(res, badChunk)
+	if err := v.affected(ctx, res, badChunk); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -199,10 +201,14 @@ func (v *Volume) checkPack(ctx context.Context, id dvpc.ObjectID, size int64, re
 
 // affected fills in, for each problem, the file versions that need a bad
 // chunk, and adds a problem for chunks that no index names at all.
-func (v *Volume) affected(res *CheckResult, badChunk map[dvpc.ChunkID]string) {
+func (v *Volume) affected(ctx context.Context, res *CheckResult, badChunk map[dvpc.ChunkID]string) error {
 	byObject := map[string][]string{}
 	missing := map[dvpc.ChunkID][]string{}
-	for _, c := range v.Changes() {
+	changes, err := v.Changes(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range changes {
 		for _, ref := range c.Chunks {
 			desc := fmt.Sprintf("%s @ %s (%s)", c.Path, c.Time.Time().UTC().Format("2006-01-02 15:04:05"), v.DeviceName(c.Device))
 			if obj, ok := badChunk[ref.ID]; ok {
@@ -224,6 +230,7 @@ func (v *Volume) affected(res *CheckResult, badChunk map[dvpc.ChunkID]string) {
 			Err: errors.E(errors.NotExist, errors.Str("chunk is in no index and no pack")), Affected: aff})
 	}
 	sort.Slice(res.Problems, func(i, j int) bool { return res.Problems[i].Object < res.Problems[j].Object })
+	return nil
 }
 
 func appendOnce(s []string, x string) []string {

@@ -229,7 +229,10 @@ func (v *Volume) Restore(ctx context.Context, p string, when time.Time) (int, er
 	if err != nil {
 		return 0, errors.E(op, err)
 	}
-	old := v.TreeAt(when)
+	old, err := v.TreeAt(ctx, when)
+	if err != nil {
+		return 0, errors.E(op, err)
+	}
 	if old.Lookup(p) == nil {
 		return 0, errors.E(op, errors.NotExist, p, errors.Str("did not exist at "+when.Format(time.RFC3339)))
 	}
@@ -268,9 +271,12 @@ func sameContent(a, b *Node) bool {
 
 // Versions returns the history of p: every change that landed at p, oldest
 // first. For a folder, the changes of everything under it too.
-func (v *Volume) Versions(p string) ([]*Node, error) {
+func (v *Volume) Versions(ctx context.Context, p string) ([]*Node, error) {
 	p, err := clean(p)
 	if err != nil {
+		return nil, err
+	}
+	if err := v.loadHistory(ctx); err != nil {
 		return nil, err
 	}
 	t := v.Tree()

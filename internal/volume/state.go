@@ -42,6 +42,7 @@ func (v *Volume) loadState() error {
 		// Start over from the mirror.
 		v.devices, v.logs = map[dvpc.DeviceID]*Device{}, map[dvpc.DeviceID]*devLog{}
 		v.index, v.indexes, v.clock = pack.NewIndex(), map[dvpc.ObjectID]bool{}, 0
+		v.base, v.lastCP = nil, 0
 	}
 	return nil
 }
@@ -65,6 +66,13 @@ func (v *Volume) saveState() error {
 
 func (v *Volume) encodeState() []byte {
 	b := binary.BigEndian.AppendUint64(nil, uint64(v.clock))
+	b = binary.BigEndian.AppendUint64(b, uint64(v.lastCP))
+	var cp []byte
+	if v.base != nil {
+		cp = v.base.encode()
+	}
+	b = binary.AppendUvarint(b, uint64(len(cp)))
+	b = append(b, cp...)
 	b = binary.AppendUvarint(b, uint64(len(v.devices)))
 	for _, d := range v.devices {
 		b = append(b, d.ID[:]...)
@@ -76,6 +84,8 @@ func (v *Volume) encodeState() []byte {
 	b = binary.AppendUvarint(b, uint64(len(v.logs)))
 	for dev, l := range v.logs {
 		b = append(b, dev[:]...)
+		b = binary.BigEndian.AppendUint64(b, l.from)
+		b = append(b, l.fromID[:]...)
 		b = binary.BigEndian.AppendUint64(b, l.seq)
 		b = append(b, l.last[:]...)
 		enc := journal.EncodeEntries(l.entries)
@@ -124,6 +134,14 @@ func (r *stateReader) u64() uint64 { return binary.BigEndian.Uint64(r.take(8)) }
 func (v *Volume) decodeState(b []byte) error {
 	r := &stateReader{b: b}
 	v.clock = journal.HLC(r.u64())
+	v.lastCP = journal.HLC(r.u64())
+	if cp := r.take(r.uvarint()); len(cp) > 0 && r.err == nil {
+		base, err := decodeCheckpoint(cp)
+		if err != nil {
+			return err
+		}
+		v.base = base
+	}
 	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
 		d := &Device{}
 		copy(d.ID[:], r.take(16))
@@ -135,7 +153,9 @@ func (v *Volume) decodeState(b []byte) error {
 	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
 		var dev dvpc.DeviceID
 		copy(dev[:], r.take(16))
-		l := &devLog{seq: r.u64()}
+		l := &devLog{from: r.u64()}
+		copy(l.fromID[:], r.take(32))
+		l.seq = r.u64()
 		copy(l.last[:], r.take(32))
 		es, err := journal.DecodeEntries(r.take(r.uvarint()))
 		if err != nil && r.err == nil {

@@ -2,6 +2,7 @@ package volume
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -45,3 +46,5 @@ func OpenTest(t testing.TB, root blob.Store, cfg *Config, vk keys.Key, name stri
 	}
 	return v
 }
+
+func osWriteFile(name, text string) error { return os.WriteFile(name, []byte(text), 0o644) }

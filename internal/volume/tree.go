@@ -67,6 +67,13 @@ type Tree struct {
 // A change under a file (p/x where p is a file) moves the file to a conflict
 // copy too, so that nothing is hidden.
 func Merge(changes []Change, names func(dvpc.DeviceID) string) *Tree {
+	return MergeFrom(nil, changes, names)
+}
+
+// MergeFrom is Merge starting from the nodes of an earlier merge (a
+// checkpoint) instead of an empty tree. Every change must be newer than
+// every change that made the base; the caller checks.
+func MergeFrom(base []Node, changes []Change, names func(dvpc.DeviceID) string) *Tree {
 	sorted := make([]Change, len(changes))
 	copy(sorted, changes)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Version().Less(sorted[j].Version()) })
@@ -79,6 +86,13 @@ func Merge(changes []Change, names func(dvpc.DeviceID) string) *Tree {
 	}
 	if t.names == nil {
 		t.names = func(d dvpc.DeviceID) string { return d.String()[:8] }
+	}
+	for i := range base {
+		n := base[i]
+		t.put(&n)
+		if n.Device != (dvpc.DeviceID{}) {
+			t.where[n.Version()] = n.Path
+		}
 	}
 	for i, c := range sorted {
 		if i > 0 && c.Version() == sorted[i-1].Version() {

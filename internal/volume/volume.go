@@ -51,10 +51,15 @@ type Volume struct {
 	clock   journal.HLC            // the newest clock reading seen or issued
 	tree    *Tree                  // the merge of all changes; nil when stale
 	dirty   bool                   // local state differs from what is saved
+	base    *checkpoint            // where the logs start, if not at the beginning
+	lastCP  journal.HLC            // time of the newest checkpoint on the mirror
 }
 
-// devLog is what is known of one device's journal.
+// devLog is what is known of one device's journal: the entries of
+// segments from+1 to seq.
 type devLog struct {
+	from    uint64        // segments up to this one are covered by the base checkpoint
+	fromID  dvpc.ObjectID // the id of segment from
 	seq     uint64        // the newest segment read
 	last    dvpc.ObjectID // its id
 	entries []journal.Entry
@@ -105,6 +110,9 @@ func (v *Volume) Me() Identity { return v.me }
 func (v *Volume) Sync(ctx context.Context) error {
 	const op errors.Op = "volume.Sync"
 	if err := v.syncDevices(ctx); err != nil {
+		return errors.E(op, err)
+	}
+	if err := v.syncCheckpoints(ctx); err != nil {
 		return errors.E(op, err)
 	}
 	if err := v.syncJournals(ctx); err != nil {
@@ -276,11 +284,16 @@ func (v *Volume) readIndex(ctx context.Context, name string, id dvpc.ObjectID) e
 	return nil
 }
 
-// Changes returns every change known, from all devices, in no set order.
-func (v *Volume) Changes() []Change {
+// Changes returns every change of the volume's history, from all devices,
+// in no set order. It reads from the mirror any history that the local
+// state skipped by starting from a checkpoint.
+func (v *Volume) Changes(ctx context.Context) ([]Change, error) {
+	if err := v.loadHistory(ctx); err != nil {
+		return nil, err
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.changesLocked()
+	return v.changesLocked(), nil
 }
 
 func (v *Volume) changesLocked() []Change {
@@ -297,21 +310,61 @@ func (v *Volume) changesLocked() []Change {
 	return out
 }
 
+// Known returns how many changes this PC holds (those before a base
+// checkpoint are not counted until history is read).
+func (v *Volume) Known() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := 0
+	for _, l := range v.logs {
+		n += len(l.entries)
+	}
+	return n
+}
+
 // Tree returns the merged tree of all changes known.
 func (v *Volume) Tree() *Tree {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.tree == nil {
-		v.tree = Merge(v.changesLocked(), v.deviceName)
+		v.tree = v.mergeLocked()
 	}
 	return v.tree
 }
 
+// mergeLocked merges from the base checkpoint if every change since is
+// newer than it, and from the start otherwise. v.mu is held.
+func (v *Volume) mergeLocked() *Tree {
+	changes := v.changesLocked()
+	if v.base == nil {
+		return Merge(changes, v.deviceName)
+	}
+	for _, c := range changes {
+		if c.Time <= v.base.time {
+			// A device that was offline wrote changes older than the
+			// checkpoint: they must be merged in clock order, from the start.
+			v.mu.Unlock()
+			err := v.loadHistory(context.Background())
+			v.mu.Lock()
+			if err == nil {
+				return Merge(v.changesLocked(), v.deviceName)
+			}
+			break // the merge from the checkpoint is the best there is
+		}
+	}
+	if v.base == nil {
+		return Merge(v.changesLocked(), v.deviceName)
+	}
+	return MergeFrom(v.base.nodes, changes, v.deviceName)
+}
+
 // TreeAt returns the tree as it was at the given moment.
-func (v *Volume) TreeAt(when time.Time) *Tree {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return Merge(Before(v.changesLocked(), when), v.deviceName)
+func (v *Volume) TreeAt(ctx context.Context, when time.Time) (*Tree, error) {
+	changes, err := v.Changes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return Merge(Before(changes, when), v.DeviceName), nil
 }
 
 // DeviceName returns the name of a device, or a short form of its id.

@@ -187,6 +187,9 @@ func (w *Writer) Commit(ctx context.Context) error {
 		if err := w.v.writeSegment(ctx, entries); err != nil {
 			return errors.E(op, err)
 		}
+		// A checkpoint is a shortcut for other PCs; failing to write one
+		// loses nothing, and the next commit tries again.
+		_ = w.v.maybeCheckpoint(ctx)
 	}
 	return w.v.saveState()
 }

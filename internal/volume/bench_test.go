@@ -1,0 +1,96 @@
+package volume
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/dvpc/dvpc/internal/blob/mem"
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/journal"
+)
+
+// manyFiles returns changes that create n files in 100 folders, from 3
+// devices, in clock order.
+func manyFiles(n int) []Change {
+	out := make([]Change, n)
+	for i := range out {
+		out[i] = Change{Device: dvpc.DeviceID{byte(i % 3)}, Entry: &journal.Entry{
+			Time: journal.HLC(i+1) << 16, Op: journal.Put, Path: fmt.Sprintf("/d%02d/f%06d", i%100, i), Size: 1,
+			Chunks: []journal.ChunkRef{{ID: dvpc.ChunkID{byte(i)}, Size: 1}}}}
+	}
+	return out
+}
+
+// BenchmarkMerge merges the changes of a 100,000-file volume.
+func BenchmarkMerge(b *testing.B) {
+	changes := manyFiles(100000)
+	b.ReportAllocs()
+	for b.Loop() {
+		Merge(changes, nil)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e5, "ns/change")
+}
+
+// versions returns 10,000 successive versions of one file among 10,000
+// other files.
+func versions(n int) []Change {
+	out := manyFiles(n)
+	var prev journal.Version
+	for i := 0; i < n; i++ {
+		c := Change{Device: dvpc.DeviceID{1}, Entry: &journal.Entry{Time: journal.HLC(n+i+1) << 16, Op: journal.Put,
+			Path: "/doc.txt", Base: prev, Size: uint64(i)}}
+		prev = c.Version()
+		out = append(out, c)
+	}
+	return out
+}
+
+// BenchmarkHistory looks up every version of a file that has 10,000.
+func BenchmarkHistory(b *testing.B) {
+	tv := NewTest(b, mem.New(), "pc", nil)
+	changes := versions(10000)
+	for _, c := range changes {
+		tv.logs[c.Device] = appendEntry(tv.logs[c.Device], *c.Entry)
+	}
+	tv.tree = nil
+	tv.Tree()
+	b.ResetTimer()
+	for b.Loop() {
+		vs, err := tv.Versions(context.Background(), "/doc.txt")
+		if err != nil || len(vs) != 10000 {
+			b.Fatalf("%d versions, %v", len(vs), err)
+		}
+	}
+}
+
+func appendEntry(l *devLog, e journal.Entry) *devLog {
+	if l == nil {
+		l = &devLog{}
+	}
+	l.entries = append(l.entries, e)
+	return l
+}
+
+// BenchmarkCatSmall reads a small file from a volume (index lookup, ranged
+// get, open, verify).
+func BenchmarkCatSmall(b *testing.B) {
+	ctx := context.Background()
+	tv := NewTest(b, mem.New(), "pc", nil)
+	w := tv.NewWriter(ctx)
+	refs, size, _ := tv.StoreFile(w, bytes.NewReader(bytes.Repeat([]byte("x"), 4000)))
+	w.Add(journal.Entry{Op: journal.Put, Path: "/f", Size: size, Chunks: refs})
+	if err := w.Commit(ctx); err != nil {
+		b.Fatal(err)
+	}
+	w.Close()
+	n := tv.Tree().Lookup("/f")
+	var buf bytes.Buffer
+	for b.Loop() {
+		buf.Reset()
+		if _, err := tv.WriteTo(ctx, n, &buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
