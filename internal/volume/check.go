@@ -181,6 +181,9 @@ func (v *Volume) checkPack(ctx context.Context, id dvpc.ObjectID, size int64, re
 	if dvpc.Hash(b) != id {
 		return errors.E(errors.Corrupt, errors.Str("pack bytes do not match the hash in its name"))
 	}
+	if _, err := dvpc.ParseHeader(b, dvpc.KindPack); err != nil {
+		return errors.E(err)
+	}
 	es, err := pack.ParseHeader(v.keys.Meta, b, size)
 	if err != nil {
 		return err

@@ -50,7 +50,7 @@ var (
 	vecClock      = journal.MakeHLC(time.Date(2025, 1, 2, 3, 5, 0, 0, time.UTC))
 	vecMTime      = time.Date(2024, 12, 31, 23, 59, 59, 0, time.UTC).UnixNano()
 	vecChunkA     = bytes.Repeat([]byte("DVPC format test vector. "), 16) // compressible
-	vecChunkB     = blake3XOF("dvpc chunk test vector", 100)                // not
+	vecChunkB     = blake3XOF("dvpc chunk test vector", 100)              // not
 )
 
 // byteSeq returns n bytes counting up from first, modulo 256.
@@ -140,6 +140,7 @@ type vectors struct {
 	segment                 []byte
 	entries                 []journal.Entry
 	state                   []byte
+	checkpoint              []byte
 	stateDir                string
 }
 
@@ -155,6 +156,7 @@ func buildVectors(t *testing.T) *vectors {
 	v.buildIndex()
 	v.buildSegment(t)
 	v.buildState(t)
+	v.buildCheckpoint(t)
 	v.mergeBlock()
 	return v
 }
@@ -423,6 +425,7 @@ func TestFormatVectors(t *testing.T) {
 
 func TestFormatVectorsDecode(t *testing.T) {
 	v := buildVectors(t)
+	t.Run("keys", checkKeys)
 	t.Run("account", v.checkAccount)
 	t.Run("config", v.checkConfig)
 	t.Run("device", v.checkDevice)
@@ -430,7 +433,28 @@ func TestFormatVectorsDecode(t *testing.T) {
 	t.Run("index", v.checkIndex)
 	t.Run("segment", v.checkSegment)
 	t.Run("state", v.checkState)
+	t.Run("checkpoint", v.checkCheckpoint)
 	t.Run("merge", v.checkMerge)
+}
+
+// The keys package derives with the labels the doc gives.
+func checkKeys(t *testing.T) {
+	p := keys.TestParams()
+	seed := keys.Key(argon2.IDKey(vecPassphrase, vecSalt[:], p.Time, p.MemoryKiB, p.Threads, keys.Size))
+	s := keys.Stretch(vecPassphrase, vecSalt[:], p)
+	if s.Auth != keys.Derive(seed, "dvpc v1 auth") || s.Unwrap != keys.Derive(seed, "dvpc v1 unwrap") {
+		t.Error("Stretch does not derive with the labels of the doc")
+	}
+	k := keys.ForVolume(vecVolumeKey)
+	if k.ChunkID != keys.Derive(vecVolumeKey, "dvpc v1 chunk id") || k.Gear != keys.Derive(vecVolumeKey, "dvpc v1 chunker gear") {
+		t.Error("ForVolume does not derive the chunk id or gear key with the labels of the doc")
+	}
+	for label, key := range map[string]*seal.Key{"dvpc v1 data": k.Data, "dvpc v1 meta": k.Meta, "dvpc v1 local state": k.Local} {
+		want := seal.NewKey(keys.Derive(vecVolumeKey, label)).SealWithNonce(nil, [seal.NonceSize]byte{}, nil, nil)
+		if got := key.SealWithNonce(nil, [seal.NonceSize]byte{}, nil, nil); !bytes.Equal(got, want) {
+			t.Errorf("ForVolume does not derive the %q key", label)
+		}
+	}
 }
 
 func (v *vectors) checkAccount(t *testing.T) {
@@ -579,4 +603,47 @@ func wantVersionError(t *testing.T, err error) {
 	if !errors.Is(err, errors.Version) {
 		t.Errorf("an object of format version %d: err = %v, want a Version error", dvpc.FormatVersion+1, err)
 	}
+}
+
+// buildCheckpoint seals a checkpoint of the vector segment's tree: the
+// volume's positions, its nodes and its index.
+func (v *vectors) buildCheckpoint(t *testing.T) {
+	vol := stateVolume(v.cfg, vecKeys(dvpc.KindCheckpoint), "")
+	changes := make([]Change, len(v.entries))
+	for i := range v.entries {
+		changes[i] = Change{Device: vecDeviceID, Entry: &v.entries[i]}
+	}
+	tree := Merge(changes, nil)
+	cp := &checkpoint{heads: map[dvpc.DeviceID]head{vecDeviceID: {seq: 1, id: dvpc.Hash(v.segment)}},
+		indexes: []dvpc.ObjectID{v.indexID}, packs: []pack.PackEntries{{Pack: v.packID, Entries: v.packEntries}}}
+	for _, p := range tree.Paths() {
+		n := tree.Head(p)
+		cp.nodes = append(cp.nodes, *n)
+		cp.time = max(cp.time, n.Time)
+	}
+	v.checkpoint = vol.marshalCheckpoint(cp)
+	var b block
+	b.hex("checkpoint body", cp.encode())
+	b.object("checkpoint", volumePrefix(vecVolumeID)+checkpointName(cp.time, dvpc.Hash(v.checkpoint)), v.checkpoint)
+	v.add(&b)
+}
+
+func (v *vectors) checkCheckpoint(t *testing.T) {
+	vol := stateVolume(v.cfg, keys.ForVolume(vecVolumeKey), "")
+	cp, err := vol.parseCheckpoint(v.checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := cp.heads[vecDeviceID]; h.seq != 1 || h.id != dvpc.Hash(v.segment) || len(cp.indexes) != 1 || len(cp.packs) != 1 {
+		t.Errorf("checkpoint %+v", cp)
+	}
+	changes := make([]Change, len(v.entries))
+	for i := range v.entries {
+		changes[i] = Change{Device: vecDeviceID, Entry: &v.entries[i]}
+	}
+	if got, want := dump(MergeFrom(cp.nodes, nil, nil)), dump(Merge(changes, nil)); got != want {
+		t.Errorf("tree from the checkpoint:\n%s\nwant:\n%s", got, want)
+	}
+	_, err = vol.parseCheckpoint(newerVersion(v.checkpoint))
+	wantVersionError(t, err)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/chunk"
@@ -106,8 +107,17 @@ type Identity struct {
 	Key  ed25519.PrivateKey
 }
 
-// NewIdentity makes a new device identity.
+// MaxDeviceName bounds a device name, in bytes.
+const MaxDeviceName = 64
+
+// NewIdentity makes a new device identity. The name is made valid UTF-8
+// and cut to MaxDeviceName bytes.
 func NewIdentity(name string) Identity {
+	name = strings.ToValidUTF8(name, "\uFFFD")
+	for len(name) > MaxDeviceName {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
 	_, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		panic(err)

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/journal"
@@ -76,7 +77,7 @@ func Merge(changes []Change, names func(dvpc.DeviceID) string) *Tree {
 func MergeFrom(base []Node, changes []Change, names func(dvpc.DeviceID) string) *Tree {
 	sorted := make([]Change, len(changes))
 	copy(sorted, changes)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Version().Less(sorted[j].Version()) })
+	sort.Slice(sorted, func(i, j int) bool { return changeLess(sorted[i], sorted[j]) })
 	t := &Tree{
 		nodes: make(map[string]*Node, len(changes)),
 		where: make(map[journal.Version]string, len(changes)),
@@ -101,6 +102,17 @@ func MergeFrom(base []Node, changes []Change, names func(dvpc.DeviceID) string) 
 		t.apply(c)
 	}
 	return t
+}
+
+// changeLess orders changes by version; two different changes with one
+// version (which only a broken or hostile device writes) are ordered by
+// their encoding, so that even then the merge depends only on the set.
+func changeLess(a, b Change) bool {
+	va, vb := a.Version(), b.Version()
+	if va != vb {
+		return va.Less(vb)
+	}
+	return string(journal.AppendEntry(nil, a.Entry)) < string(journal.AppendEntry(nil, b.Entry))
 }
 
 func (t *Tree) apply(c Change) {
@@ -184,7 +196,8 @@ func (t *Tree) makeParents(p string) {
 // relocate moves a file node to a conflict copy of its own.
 func (t *Tree) relocate(n *Node) {
 	to := t.conflictPath(n.Path, n.Change)
-	// The deletion left behind has no device, so no real change sees it.
+	// The deletion left behind has a zero device id: a later change that saw
+	// it has it as its base, so rule 1 applies to that change.
 	t.put(&Node{Path: n.Path, Change: Change{Entry: &journal.Entry{
 		Time: n.Time, Op: journal.Delete, Path: n.Path}}})
 	moved := *n
@@ -223,8 +236,10 @@ func sanitize(s string) string {
 		}
 		return r
 	}, s)
-	if len(s) > 40 {
-		s = s[:40]
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	for len(s) > 40 {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
 	}
 	return s
 }

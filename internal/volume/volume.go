@@ -193,8 +193,9 @@ func (v *Volume) syncJournals(ctx context.Context) error {
 		v.mu.Unlock()
 		if l == nil || s.seq > l.seq {
 			todo = append(todo, s) // List is in name order: by device, then seq
+			return nil
 		}
-		return nil
+		return forked(s, l)
 	})
 	if err != nil {
 		return err
@@ -212,6 +213,15 @@ func (v *Volume) syncJournals(ctx context.Context) error {
 	return nil
 }
 
+// forked refuses a second segment with the sequence number of the one
+// already read.
+func forked(s segName, l *devLog) error {
+	if s.seq == l.seq && s.id != l.last {
+		return errors.E(errors.Corrupt, s.name, errors.Str("two journal segments claim one sequence number (a forked journal): the device's identity was copied, or the mirror injected a segment"))
+	}
+	return nil
+}
+
 func (v *Volume) readSegment(ctx context.Context, s segName) error {
 	v.mu.Lock()
 	d := v.devices[s.dev]
@@ -221,7 +231,7 @@ func (v *Volume) readSegment(ctx context.Context, s segName) error {
 		l = &devLog{}
 	}
 	if s.seq <= l.seq {
-		return nil // two objects claim this seq; the first read stands
+		return forked(s, l)
 	}
 	if d == nil {
 		return errors.E(errors.Corrupt, s.name, errors.Str("segment of a device with no record on the mirror"))
@@ -237,7 +247,7 @@ func (v *Volume) readSegment(ctx context.Context, s segName) error {
 	if err != nil {
 		return errors.E(s.name, err)
 	}
-	if seg.Device != s.dev || seg.Seq != l.seq+1 || seg.Prev != l.last {
+	if seg.Device != s.dev || seg.Seq != s.seq || seg.Seq != l.seq+1 || seg.Prev != l.last {
 		return errors.E(errors.Corrupt, s.name, errors.Str("segment breaks its device's chain (a segment is missing, reordered or forged)"))
 	}
 	v.mu.Lock()

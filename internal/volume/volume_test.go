@@ -6,7 +6,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/journal"
 
 	"github.com/dvpc/dvpc/internal/blob/mem"
 )
@@ -82,5 +87,26 @@ func TestImportRoundTrip(t *testing.T) {
 		if got := readFile(t, v2, "/"+name); !bytes.Equal(got, data) {
 			t.Errorf("pc2 %s: got %d bytes, want %d", name, len(got), len(data))
 		}
+	}
+}
+
+// A second segment with a sequence number already read is refused, not
+// silently dropped.
+func TestForkedJournalRefused(t *testing.T) {
+	ctx := context.Background()
+	tv := NewTest(t, mem.New(), "pc1", nil)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644)
+	if err := tv.PutFile(ctx, filepath.Join(dir, "f"), "/f"); err != nil {
+		t.Fatal(err)
+	}
+	l := tv.logs[tv.Me().ID]
+	seg := &journal.Segment{Device: tv.Me().ID, Seq: l.seq, Prev: dvpc.ObjectID{}, Entries: l.entries}
+	b := seg.Marshal(tv.keys.Meta, tv.Me().Key)
+	if err := tv.Root.Put(ctx, "volumes/"+tv.Cfg.ID.String()+"/"+journal.Name(tv.Me().ID, seg.Seq, dvpc.Hash(b)), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.Sync(ctx); !errors.Is(err, errors.Corrupt) || !strings.Contains(err.Error(), "forked") {
+		t.Fatalf("sync over a forked journal: %v", err)
 	}
 }
