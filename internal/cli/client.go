@@ -106,6 +106,7 @@ func openMirror(path string) (blob.Store, error) {
 
 // session is an open volume, locked for this process.
 type session struct {
+	root blob.Store
 	cfg  *clientConfig
 	vol  *volume.Volume
 	lock *os.File
@@ -143,7 +144,7 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 		lock.Close()
 		return nil, err
 	}
-	return &session{cfg: c, vol: v, lock: lock}, nil
+	return &session{root: root, cfg: c, vol: v, lock: lock}, nil
 }
 
 // lockDir takes an exclusive lock on the state folder, so two dvpc

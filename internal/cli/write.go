@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
+	"github.com/dvpc/dvpc/internal/blob/dir"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/volume"
 )
@@ -19,6 +21,10 @@ func runImport(ctx context.Context, env *Env, a *args) error {
 		return err
 	}
 	defer s.close()
+	// Temporary files of writers killed an hour or more ago are garbage.
+	if d, ok := s.root.(*dir.Store); ok {
+		d.Sweep(time.Hour)
+	}
 	p := &volume.Progress{}
 	pr := startProgress(env, a, "import", p)
 	res, err := s.vol.Import(ctx, a.arg(0, ""), a.arg(1, "/"), p)
