@@ -1,6 +1,7 @@
 package pack
 
 import (
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -32,7 +33,7 @@ type Codec struct {
 
 // NewCodec returns the chunk codec for a volume's keys.
 func NewCodec(k *keys.Volume) *Codec {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		panic(err)
 	}
@@ -48,22 +49,21 @@ func (c *Codec) ID(data []byte) dvpc.ChunkID { return c.ids.Sum(data) }
 
 func chunkAD(id dvpc.ChunkID) []byte { return append([]byte("dvpc chunk"), id[:]...) }
 
-// sample is how much of a chunk is test-compressed to decide whether
-// compressing the whole pays.
-const sample = 16 << 10
+// minCompress is the smallest chunk worth compressing.
+const minCompress = 64
 
 // Seal appends the sealed form of the chunk data with the given id to dst.
-// It compresses with zstd when that saves at least an eighth.
+// It compresses with zstd (level 3) when that saves at least 1/64.
 func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
 	bp, _ := c.bufs.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
 	}
 	body := append((*bp)[:0], compNone)
-	if c.pays(data) {
+	if len(data) >= minCompress {
 		body = append(body[:0], compZstd)
 		body = c.enc.EncodeAll(data, body)
-		if len(body)-1 > len(data)-len(data)/8 {
+		if len(body)-1 >= len(data)-len(data)/64 {
 			body = append(body[:0], compNone)
 			body = append(body, data...)
 		}
@@ -74,19 +74,6 @@ func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
 	*bp = body
 	c.bufs.Put(bp)
 	return dst
-}
-
-// pays guesses from a sample whether compressing data is worth it.
-func (c *Codec) pays(data []byte) bool {
-	if len(data) < 64 {
-		return false
-	}
-	if len(data) <= 2*sample {
-		return true
-	}
-	var buf [sample + 512]byte
-	out := c.enc.EncodeAll(data[:sample], buf[:0])
-	return len(out) < sample*7/8
 }
 
 // Open verifies and opens a sealed chunk, appending its plaintext to dst.

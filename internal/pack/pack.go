@@ -1,7 +1,9 @@
 package pack
 
 import (
+	"bytes"
 	"encoding/binary"
+	"io"
 
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -24,48 +26,74 @@ const MaxSize = 1 << 30
 
 const headerAD = "dvpc pack header"
 
-// Writer assembles one pack. It is not safe for concurrent use.
+// Writer assembles one pack, in memory or streamed to an io.Writer (such
+// as a mirror's blob.ObjectWriter). It is not safe for concurrent use.
 type Writer struct {
 	meta    *seal.Key
-	buf     []byte
+	out     io.Writer
+	buf     *bytes.Buffer // when writing to memory
+	n       int
 	entries []Entry
+	err     error
 }
 
-// NewWriter returns a writer that seals pack headers with meta.
+// NewWriter returns a writer that builds the pack in memory and seals its
+// header with meta. Finish returns the pack.
 func NewWriter(meta *seal.Key) *Writer {
-	w := &Writer{meta: meta}
-	w.Reset()
+	buf := bytes.NewBuffer(make([]byte, 0, TargetSize+TargetSize/8))
+	w := NewStreamWriter(meta, buf)
+	w.buf = buf
 	return w
 }
 
-// Reset empties the writer for the next pack.
-func (w *Writer) Reset() {
-	w.buf = dvpc.AppendHeader(make([]byte, 0, TargetSize+TargetSize/8), dvpc.KindPack)
-	w.entries = w.entries[:0:0]
+// NewStreamWriter returns a writer that writes the pack to out as chunks
+// are added. Close writes the header.
+func NewStreamWriter(meta *seal.Key, out io.Writer) *Writer {
+	w := &Writer{meta: meta, out: out}
+	w.write(dvpc.AppendHeader(nil, dvpc.KindPack))
+	return w
+}
+
+func (w *Writer) write(b []byte) {
+	if w.err != nil {
+		return
+	}
+	n, err := w.out.Write(b)
+	w.n += n
+	w.err = err
 }
 
 // Add appends a sealed chunk.
-func (w *Writer) Add(id dvpc.ChunkID, sealed []byte, raw int) {
-	w.entries = append(w.entries, Entry{ID: id, Offset: uint32(len(w.buf)), Length: uint32(len(sealed)), Raw: uint32(raw)})
-	w.buf = append(w.buf, sealed...)
+func (w *Writer) Add(id dvpc.ChunkID, sealed []byte, raw int) error {
+	w.entries = append(w.entries, Entry{ID: id, Offset: uint32(w.n), Length: uint32(len(sealed)), Raw: uint32(raw)})
+	w.write(sealed)
+	return w.err
 }
 
 // Len is the pack's size so far.
-func (w *Writer) Len() int { return len(w.buf) }
+func (w *Writer) Len() int { return w.n }
 
 // Count is the number of chunks added so far.
 func (w *Writer) Count() int { return len(w.entries) }
 
 // Full reports whether the pack has reached TargetSize.
-func (w *Writer) Full() bool { return len(w.buf) >= TargetSize }
+func (w *Writer) Full() bool { return w.n >= TargetSize }
 
-// Finish seals the header and returns the pack's bytes, id and entries.
-// The writer must be Reset before reuse.
-func (w *Writer) Finish() (data []byte, id dvpc.ObjectID, entries []Entry) {
+// Close seals and writes the header and the trailer, and returns the
+// chunks of the pack.
+func (w *Writer) Close() ([]Entry, error) {
 	hdr := w.meta.Seal(nil, appendEntries(nil, w.entries), []byte(headerAD))
-	w.buf = append(w.buf, hdr...)
-	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(len(hdr)))
-	return w.buf, dvpc.Hash(w.buf), w.entries
+	w.write(hdr)
+	w.write(binary.BigEndian.AppendUint32(nil, uint32(len(hdr))))
+	return w.entries, w.err
+}
+
+// Finish closes a pack built in memory and returns its bytes, id and
+// entries.
+func (w *Writer) Finish() (data []byte, id dvpc.ObjectID, entries []Entry) {
+	es, _ := w.Close() // writes to memory do not fail
+	data = w.buf.Bytes()
+	return data, dvpc.Hash(data), es
 }
 
 func appendEntries(b []byte, es []Entry) []byte {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/journal"
@@ -26,10 +27,12 @@ func packName(id dvpc.ObjectID) string {
 // StoreChunk and Add are safe for concurrent use; Commit must not run
 // concurrently with them.
 type Writer struct {
-	v *Volume
+	v   *Volume
+	ctx context.Context
 
 	mu      sync.Mutex
-	pw      *pack.Writer
+	pw      *pack.Writer      // the open pack, or nil
+	ow      blob.ObjectWriter // where the open pack goes
 	pending map[dvpc.ChunkID]bool // sealed into a pack not yet indexed
 	packs   []pack.PackEntries    // uploaded, not yet indexed
 	entries []journal.Entry
@@ -42,8 +45,7 @@ type Writer struct {
 }
 
 type packJob struct {
-	data    []byte
-	id      dvpc.ObjectID
+	ow      blob.ObjectWriter
 	entries []pack.Entry
 }
 
@@ -52,7 +54,7 @@ const uploaders = 2
 
 // NewWriter starts a batch.
 func (v *Volume) NewWriter(ctx context.Context) *Writer {
-	w := &Writer{v: v, pw: pack.NewWriter(v.keys.Meta), pending: map[dvpc.ChunkID]bool{}, uploads: make(chan packJob)}
+	w := &Writer{v: v, ctx: ctx, pending: map[dvpc.ChunkID]bool{}, uploads: make(chan packJob)}
 	for range uploaders {
 		go w.uploader(ctx)
 	}
@@ -61,15 +63,16 @@ func (v *Volume) NewWriter(ctx context.Context) *Writer {
 
 func (w *Writer) uploader(ctx context.Context) {
 	for job := range w.uploads {
-		err := w.v.store.Put(ctx, packName(job.id), job.data)
+		id := dvpc.ObjectID(job.ow.Sum())
+		err := job.ow.Commit(ctx, packName(id))
 		w.mu.Lock()
 		if err == nil {
-			w.packs = append(w.packs, pack.PackEntries{Pack: job.id, Entries: job.entries})
-			w.stored += int64(len(job.data))
+			w.packs = append(w.packs, pack.PackEntries{Pack: id, Entries: job.entries})
+			w.stored += job.ow.Len()
 		}
 		w.mu.Unlock()
 		if err != nil {
-			w.fail(errors.E(errors.Op("volume.upload"), packName(job.id), err))
+			w.fail(errors.E(errors.Op("volume.upload"), packName(id), err))
 		}
 		w.wg.Done()
 	}
@@ -106,15 +109,22 @@ func (w *Writer) StoreChunk(data []byte) (journal.ChunkRef, error) {
 	w.pending[id] = true
 	w.mu.Unlock()
 
-	sealed := w.v.codec.Seal(nil, id, data)
+	bp := sealBufs.Get().(*[]byte)
+	sealed := w.v.codec.Seal((*bp)[:0], id, data)
 
 	w.mu.Lock()
-	w.pw.Add(id, sealed, len(data))
 	var job *packJob
-	if w.pw.Full() {
-		job = w.finishPack()
+	err := w.addLocked(id, sealed, len(data))
+	if err == nil && w.pw.Full() {
+		job, err = w.finishPack()
 	}
 	w.mu.Unlock()
+	*bp = sealed
+	sealBufs.Put(bp)
+	if err != nil {
+		w.fail(err)
+		return ref, err
+	}
 	if job != nil {
 		w.wg.Add(1)
 		w.uploads <- *job
@@ -122,15 +132,34 @@ func (w *Writer) StoreChunk(data []byte) (journal.ChunkRef, error) {
 	return ref, w.Err()
 }
 
-// finishPack closes the current pack; w.mu is held.
-func (w *Writer) finishPack() *packJob {
-	if w.pw.Count() == 0 {
-		return nil
+var sealBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// addLocked adds a sealed chunk to the open pack, opening one if needed;
+// w.mu is held.
+func (w *Writer) addLocked(id dvpc.ChunkID, sealed []byte, raw int) error {
+	if w.pw == nil {
+		ow, err := blob.Create(w.ctx, w.v.store)
+		if err != nil {
+			return err
+		}
+		w.ow, w.pw = ow, pack.NewStreamWriter(w.v.keys.Meta, ow)
 	}
-	data, id, es := w.pw.Finish()
-	job := &packJob{data: data, id: id, entries: es}
-	w.pw = pack.NewWriter(w.v.keys.Meta)
-	return job
+	return w.pw.Add(id, sealed, raw)
+}
+
+// finishPack closes the open pack, if any, for upload; w.mu is held.
+func (w *Writer) finishPack() (*packJob, error) {
+	if w.pw == nil {
+		return nil, nil
+	}
+	es, err := w.pw.Close()
+	job := &packJob{ow: w.ow, entries: es}
+	w.pw, w.ow = nil, nil
+	if err != nil {
+		job.ow.Abort()
+		return nil, err
+	}
+	return job, nil
 }
 
 // Add records a change, stamping it with this device's next clock reading.
@@ -163,8 +192,11 @@ func (w *Writer) Stored() int64 {
 func (w *Writer) Commit(ctx context.Context) error {
 	const op errors.Op = "volume.Commit"
 	w.mu.Lock()
-	job := w.finishPack()
+	job, err := w.finishPack()
 	w.mu.Unlock()
+	if err != nil {
+		w.fail(err)
+	}
 	if job != nil {
 		w.wg.Add(1)
 		w.uploads <- *job
@@ -195,7 +227,15 @@ func (w *Writer) Commit(ctx context.Context) error {
 }
 
 // Close stops the writer's uploaders. Uncommitted changes are dropped.
-func (w *Writer) Close() { close(w.uploads) }
+func (w *Writer) Close() {
+	w.mu.Lock()
+	if w.ow != nil {
+		w.ow.Abort()
+		w.pw, w.ow = nil, nil
+	}
+	w.mu.Unlock()
+	close(w.uploads)
+}
 
 func (v *Volume) writeIndex(ctx context.Context, packs []pack.PackEntries) error {
 	b := pack.MarshalIndex(v.keys.Meta, packs)

@@ -48,6 +48,10 @@ func TestStore(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"HashRight", testHashRight},
 		{"Concurrent", testConcurrent},
 		{"ConcurrentSame", testConcurrentSame},
+		{"Stream", testStream},
+		{"StreamWrongHash", testStreamWrongHash},
+		{"StreamAbort", testStreamAbort},
+		{"StreamSub", testStreamSub},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })

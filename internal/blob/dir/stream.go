@@ -1,0 +1,101 @@
+package dir
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"hash"
+	"os"
+	"path/filepath"
+
+	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/errors"
+)
+
+// Create starts an object that is written to a temporary file in the
+// store's root as it comes, and renamed into place by Commit. See
+// blob.Streamer.
+func (s *Store) Create(ctx context.Context) (blob.ObjectWriter, error) {
+	const op errors.Op = "dir.Create"
+	if err := ctx.Err(); err != nil {
+		return nil, errors.E(op, err)
+	}
+	f, err := os.CreateTemp(s.root, tempPrefix+"*"+tempSuffix)
+	if err != nil {
+		return nil, mapErr(op, "", err)
+	}
+	return &writer{s: s, f: f, bw: bufio.NewWriterSize(f, 1<<20), h: sha256.New()}, nil
+}
+
+type writer struct {
+	s   *Store
+	f   *os.File
+	bw  *bufio.Writer
+	h   hash.Hash
+	n   int64
+	err error
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	w.h.Write(p)
+	n, err := w.bw.Write(p)
+	w.n += int64(n)
+	if err != nil {
+		w.err = mapErr("dir.Write", "", err)
+	}
+	return n, w.err
+}
+
+func (w *writer) Len() int64 { return w.n }
+
+func (w *writer) Sum() [32]byte {
+	var s [32]byte
+	w.h.Sum(s[:0])
+	return s
+}
+
+// Commit syncs the file, checks a name that promises a hash against the
+// bytes, and renames the file into place.
+func (w *writer) Commit(ctx context.Context, name string) error {
+	const op errors.Op = "dir.Commit"
+	defer w.Abort()
+	if err := check(ctx, op, name); err != nil {
+		return err
+	}
+	if sum, ok := blob.Sum(name); ok && w.Sum() != sum {
+		return errors.E(op, errors.Corrupt, name, errors.Str("bytes do not match the hash in the object name"))
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.bw.Flush(); err != nil {
+		return putErr(op, name, err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return putErr(op, name, err)
+	}
+	if err := w.f.Close(); err != nil {
+		return putErr(op, name, err)
+	}
+	path := w.s.path(name)
+	if err := w.s.mkdirs(filepath.Dir(path)); err != nil {
+		return putErr(op, name, err)
+	}
+	if err := os.Rename(w.f.Name(), path); err != nil {
+		return putErr(op, name, err)
+	}
+	w.f = nil
+	return mapErr(op, name, syncDir(filepath.Dir(path)))
+}
+
+// Abort removes the temporary file.
+func (w *writer) Abort() {
+	if w.f != nil {
+		w.f.Close()
+		os.Remove(w.f.Name())
+		w.f = nil
+	}
+}

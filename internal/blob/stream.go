@@ -1,0 +1,83 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"hash"
+	"io"
+)
+
+// ObjectWriter writes one object whose name is known only once all its
+// bytes are written: typically a name that ends in their hash. Nothing is
+// visible under any name until Commit.
+type ObjectWriter interface {
+	io.Writer
+	// Len is how many bytes were written.
+	Len() int64
+	// Sum is the SHA-256 of the bytes written so far.
+	Sum() [32]byte
+	// Commit makes the object durable and visible under name, atomically,
+	// with the same rules and errors as Put. The writer is done after it.
+	Commit(ctx context.Context, name string) error
+	// Abort discards the object. It is safe after Commit.
+	Abort()
+}
+
+// Streamer is implemented by stores that write an object as it comes,
+// without holding it in memory.
+type Streamer interface {
+	Create(ctx context.Context) (ObjectWriter, error)
+}
+
+// Create returns an ObjectWriter for s: the store's own if it streams,
+// otherwise one that buffers the object and Puts it on Commit.
+func Create(ctx context.Context, s Store) (ObjectWriter, error) {
+	if st, ok := s.(Streamer); ok {
+		return st.Create(ctx)
+	}
+	return &bufWriter{s: s, h: sha256.New()}, nil
+}
+
+type bufWriter struct {
+	s   Store
+	buf bytes.Buffer
+	h   hash.Hash
+}
+
+func (w *bufWriter) Write(p []byte) (int, error) {
+	w.h.Write(p)
+	return w.buf.Write(p)
+}
+
+func (w *bufWriter) Len() int64 { return int64(w.buf.Len()) }
+
+func (w *bufWriter) Sum() [32]byte {
+	var s [32]byte
+	w.h.Sum(s[:0])
+	return s
+}
+
+func (w *bufWriter) Commit(ctx context.Context, name string) error {
+	return w.s.Put(ctx, name, w.buf.Bytes())
+}
+
+func (w *bufWriter) Abort() { w.buf = bytes.Buffer{} }
+
+// Create streams through to the wrapped store, adding the prefix at Commit.
+func (b *sub) Create(ctx context.Context) (ObjectWriter, error) {
+	w, err := Create(ctx, b.s)
+	if err != nil {
+		return nil, err
+	}
+	return &subWriter{ObjectWriter: w, prefix: b.prefix}, nil
+}
+
+type subWriter struct {
+	ObjectWriter
+	prefix string
+}
+
+func (w *subWriter) Commit(ctx context.Context, name string) error {
+	return w.ObjectWriter.Commit(ctx, w.prefix+name)
+}
