@@ -31,8 +31,8 @@ type Writer struct {
 	ctx context.Context
 
 	mu      sync.Mutex
-	pw      *pack.Writer      // the open pack, or nil
-	ow      blob.ObjectWriter // where the open pack goes
+	pw      *pack.Writer          // the open pack, or nil
+	ow      blob.ObjectWriter     // where the open pack goes
 	pending map[dvpc.ChunkID]bool // sealed into a pack not yet indexed
 	packs   []pack.PackEntries    // uploaded, not yet indexed
 	entries []journal.Entry
