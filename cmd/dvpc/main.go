@@ -6,11 +6,17 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 
 	"github.com/dvpc/dvpc/internal/cli"
 )
+
+// memoryLimit is the default soft memory limit. The runtime lets a program
+// that needs more go past it (the collector's CPU use is capped), so it
+// costs speed, never a crash.
+const memoryLimit = 80 << 20
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -20,6 +26,11 @@ func main() {
 			pprof.StartCPUProfile(f)
 			defer pprof.StopCPUProfile()
 		}
+	}
+	// A soft memory limit keeps the garbage collector's slack small: an
+	// import of a large tree then stays under 100 MiB. GOMEMLIMIT overrides.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
 	}
 	code := cli.Main(ctx, os.Args[1:], cli.OSEnv())
 	stop()

@@ -33,7 +33,9 @@ type Codec struct {
 
 // NewCodec returns the chunk codec for a volume's keys.
 func NewCodec(k *keys.Volume) *Codec {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true),
+		zstd.WithWindowSize(4<<20)) // the default chunk maximum; a larger window costs memory, not ratio
 	if err != nil {
 		panic(err)
 	}

@@ -252,7 +252,6 @@ func (v *Volume) storeStream(w *Writer, r io.Reader, prog *Progress) ([]journal.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for i := 0; ; i++ {
 		data, err := c.Next()
 		if err == io.EOF {
@@ -268,14 +267,14 @@ func (v *Volume) storeStream(w *Writer, r io.Reader, prog *Progress) ([]journal.
 		size += uint64(len(data))
 		buf := getBuf(len(data))
 		copy(buf, data)
-		sem <- struct{}{}
+		w.sem <- struct{}{}
 		wg.Add(1)
 		go func(i int, buf []byte) {
 			defer wg.Done()
 			ref, err := w.StoreChunk(buf)
 			prog.Bytes.Add(int64(len(buf)))
 			putBuf(buf)
-			<-sem
+			<-w.sem
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {

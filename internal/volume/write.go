@@ -3,6 +3,7 @@ package volume
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/dvpc/dvpc/internal/blob"
@@ -39,6 +40,7 @@ type Writer struct {
 	stored  int64 // bytes of packs uploaded
 
 	uploads chan packJob
+	sem     chan struct{} // bounds the chunks being sealed at once, and so their buffers
 	wg      sync.WaitGroup
 	errMu   sync.Mutex
 	err     error // the first upload error
@@ -54,7 +56,8 @@ const uploaders = 2
 
 // NewWriter starts a batch.
 func (v *Volume) NewWriter(ctx context.Context) *Writer {
-	w := &Writer{v: v, ctx: ctx, pending: map[dvpc.ChunkID]bool{}, uploads: make(chan packJob)}
+	w := &Writer{v: v, ctx: ctx, pending: map[dvpc.ChunkID]bool{}, uploads: make(chan packJob),
+		sem: make(chan struct{}, runtime.GOMAXPROCS(0)+1)}
 	for range uploaders {
 		go w.uploader(ctx)
 	}
