@@ -1,7 +1,6 @@
 package volume
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"path/filepath"
@@ -65,7 +64,9 @@ func (v *Volume) exportFiles(ctx context.Context, files []*Node, local func(*Nod
 	var wg sync.WaitGroup
 	var once sync.Once
 	var first error
-	for range max(2, runtime.GOMAXPROCS(0)) {
+	// Writing many small files waits on the file system more than on the
+	// CPU: a few workers a core keep both busy.
+	for range 4 * runtime.GOMAXPROCS(0) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -93,9 +94,13 @@ func (v *Volume) exportFiles(ctx context.Context, files []*Node, local func(*Nod
 }
 
 func (v *Volume) exportFile(ctx context.Context, n *Node, to string) error {
-	os.Remove(to)
 	if n.Op == journal.Symlink {
-		if err := os.Symlink(n.Target, to); err != nil {
+		err := os.Symlink(n.Target, to)
+		if os.IsExist(err) {
+			os.Remove(to)
+			err = os.Symlink(n.Target, to)
+		}
+		if err != nil {
 			return errors.E(errors.IO, to, err)
 		}
 		return nil
@@ -104,24 +109,29 @@ func (v *Volume) exportFile(ctx context.Context, n *Node, to string) error {
 	if err != nil {
 		return errors.E(errors.IO, to, err)
 	}
-	defer os.Remove(f.Name())
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if _, err := v.WriteTo(ctx, n, bw); err != nil {
+	if err := v.writeFile(ctx, n, f); err != nil {
 		f.Close()
+		os.Remove(f.Name())
 		return err
 	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return errors.E(errors.IO, to, err)
-	}
-	if err := f.Close(); err != nil {
-		return errors.E(errors.IO, to, err)
-	}
-	os.Chmod(f.Name(), os.FileMode(n.Mode&0o7777))
 	mt := time.Unix(0, n.MTime)
 	os.Chtimes(f.Name(), mt, mt)
 	if err := os.Rename(f.Name(), to); err != nil {
+		os.Remove(f.Name())
 		return errors.E(errors.IO, to, err)
+	}
+	return nil
+}
+
+// writeFile writes n's content and mode to f and closes it.
+func (v *Volume) writeFile(ctx context.Context, n *Node, f *os.File) error {
+	// Chunks are written whole, so the file needs no buffer of its own.
+	if _, err := v.WriteTo(ctx, n, f); err != nil {
+		return err
+	}
+	f.Chmod(os.FileMode(n.Mode & 0o7777))
+	if err := f.Close(); err != nil {
+		return errors.E(errors.IO, f.Name(), err)
 	}
 	return nil
 }
