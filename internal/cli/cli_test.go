@@ -229,3 +229,27 @@ func TestFlippedByteIsNamed(t *testing.T) {
 		t.Fatalf("check: exit %d\n%s", code, out)
 	}
 }
+
+// With the mirror unplugged, what the PC knows stays readable, and what
+// needs the mirror fails clearly without changing anything.
+func TestUnpluggedMirror(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "usb")
+	a := newPC(t)
+	a.ok("init", mirror)
+	src := writeFiles(t, map[string]string{"a.txt": "alpha"})
+	a.ok("import", src, "/")
+	if err := os.Rename(mirror, mirror+".away"); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := a.run("ls", "/")
+	if code != 0 || !strings.Contains(out, "a.txt") || !strings.Contains(errs, "not reachable") {
+		t.Fatalf("ls while unplugged: exit %d, %q, %q", code, out, errs)
+	}
+	a.fails(exitUnavailable, "not reachable", "cat", "/a.txt")
+	a.fails(exitUnavailable, "not reachable", "put", filepath.Join(src, "a.txt"), "/b.txt")
+	os.Rename(mirror+".away", mirror)
+	if got := a.ok("cat", "/a.txt"); got != "alpha" {
+		t.Fatalf("cat after plugging back: %q", got)
+	}
+	a.fails(exitNotExist, "does not exist", "cat", "/b.txt")
+}

@@ -121,7 +121,12 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 		return nil, err
 	}
 	root, err := openMirror(c.Mirror)
-	if err != nil {
+	if errors.Is(err, errors.NotExist) {
+		// Unplugged or out of reach: what this PC knows stays readable;
+		// anything that needs the mirror fails with a clear error.
+		fmt.Fprintf(env.Stderr, "dvpc: the mirror %s is not reachable; working from what this PC knows\n", c.Mirror)
+		root, offline = blob.Unreachable("the mirror "+c.Mirror+" is not reachable (is the drive plugged in?); nothing was changed"), true
+	} else if err != nil {
 		return nil, err
 	}
 	volID, err := dvpc.ParseVolumeID(c.Volume)

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,7 +19,10 @@ import (
 // a real process.
 func TestMain(m *testing.M) {
 	if os.Getenv("DVPC_TEST_RUN_MAIN") == "1" {
-		os.Exit(Main(context.Background(), os.Args[1:], OSEnv()))
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		code := Main(ctx, os.Args[1:], OSEnv())
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
@@ -45,13 +51,9 @@ func countFiles(root, under string) int {
 	return n
 }
 
-// An import killed with SIGKILL at several points leaves the volume
-// consistent, and the next run finishes without uploading again what was
-// already stored.
-func TestImportSurvivesKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns processes")
-	}
+// randomTree writes 12 files of 4 MiB of random data and returns the
+// folder and the total size.
+func randomTree(t *testing.T) (string, int64) {
 	src := t.TempDir()
 	r := rand.New(rand.NewPCG(1, 2))
 	var total int64
@@ -65,19 +67,68 @@ func TestImportSurvivesKill9(t *testing.T) {
 		os.MkdirAll(filepath.Dir(name), 0o755)
 		os.WriteFile(name, b, 0o644)
 	}
+	return src, total
+}
+
+// startImport runs 'dvpc import src /' as a separate process and returns
+// once the mirror holds at least packs packs.
+func startImport(t *testing.T, a *pc, mirror, src string, packs int) (*exec.Cmd, *bytes.Buffer) {
+	cmd := exec.Command(os.Args[0], "import", src, "/")
+	cmd.Env = []string{"DVPC_TEST_RUN_MAIN=1", "HOME=" + a.home, "DVPC_PASSPHRASE=" + a.env["DVPC_PASSPHRASE"]}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for countFiles(mirror, "/data/") < packs && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling the mirror, not synchronising
+	}
+	return cmd, &stderr
+}
+
+// Ctrl-C during an import commits the files finished so far, says so, and
+// exits non-zero; the next run does the rest.
+func TestImportCtrlC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	src, _ := randomTree(t)
+	mirror := filepath.Join(t.TempDir(), "m")
+	a := newPC(t)
+	a.ok("init", mirror)
+	cmd, stderr := startImport(t, a, mirror, src, 1)
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if err == nil {
+		t.Skip("the import finished before the interrupt arrived")
+	}
+	if !strings.Contains(stderr.String(), "interrupted") {
+		t.Fatalf("stderr after Ctrl-C: %q", stderr.String())
+	}
+	found := strings.Count(a.ok("find", "/"), "/file")
+	if found == 0 {
+		t.Fatal("no finished file was committed before exiting")
+	}
+	out := a.ok("import", src, "/", "--json")
+	if !strings.Contains(out, fmt.Sprintf(`"unchanged":%d`, found+3)) {
+		t.Fatalf("resume after Ctrl-C: %s (with %d files committed before)", out, found)
+	}
+}
+
+// An import killed with SIGKILL at several points leaves the volume
+// consistent, and the next run finishes without uploading again what was
+// already stored.
+func TestImportSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	src, total := randomTree(t)
 	for _, killAfterPacks := range []int{1, 2} {
 		mirror := filepath.Join(t.TempDir(), "m")
 		a := newPC(t)
 		a.ok("init", mirror)
-		cmd := exec.Command(os.Args[0], "import", src, "/")
-		cmd.Env = []string{"DVPC_TEST_RUN_MAIN=1", "HOME=" + a.home, "DVPC_PASSPHRASE=" + a.env["DVPC_PASSPHRASE"]}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for countFiles(mirror, "/data/") < killAfterPacks && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond) // polling the mirror, not synchronising
-		}
+		cmd, _ := startImport(t, a, mirror, src, killAfterPacks)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		if n := countFiles(mirror, ".tmp-"); n > 1 {

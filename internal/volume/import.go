@@ -72,18 +72,19 @@ func (v *Volume) Import(ctx context.Context, src, dest string, prog *Progress) (
 		}
 	}
 	prog.TotalFiles.Store(int64(len(items)))
-	w := v.NewWriter(ctx)
+	// The writer outlives an interruption (Ctrl-C cancels ctx), so that
+	// the files finished by then are committed and not read again.
+	wctx := context.WithoutCancel(ctx)
+	w := v.NewWriter(wctx)
 	defer w.Close()
 	var batch []item
 	var size int64
 	flush := func() error {
-		if err := v.importBatch(ctx, w, t, batch, prog, res); err != nil {
-			return err
-		}
+		err := v.importBatch(ctx, w, t, batch, prog, res)
 		batch, size = batch[:0], 0
-		err := w.Commit(ctx)
+		cerr := w.Commit(wctx)
 		prog.Stored.Store(w.Stored())
-		return err
+		return errors.Join(err, cerr)
 	}
 	for _, it := range items {
 		batch = append(batch, it)
@@ -183,7 +184,7 @@ func (v *Volume) importBatch(ctx context.Context, w *Writer, t *Tree, items []it
 		go func() {
 			defer wg.Done()
 			for it := range jobs {
-				e, err := v.importFile(w, it, prog)
+				e, err := v.importFile(ctx, w, it, prog)
 				mu.Lock()
 				switch {
 				case err == nil:
@@ -219,7 +220,7 @@ func (v *Volume) importBatch(ctx context.Context, w *Writer, t *Tree, items []it
 
 // importFile stores one file or symlink and returns its change (without a
 // base).
-func (v *Volume) importFile(w *Writer, it item, prog *Progress) (journal.Entry, error) {
+func (v *Volume) importFile(ctx context.Context, w *Writer, it item, prog *Progress) (journal.Entry, error) {
 	e := journal.Entry{Path: it.dest, Mode: uint32(it.info.Mode().Perm()), MTime: it.info.ModTime().UnixNano()}
 	if it.info.Mode()&fs.ModeSymlink != 0 {
 		target, err := os.Readlink(it.local)
@@ -235,7 +236,7 @@ func (v *Volume) importFile(w *Writer, it item, prog *Progress) (journal.Entry, 
 	}
 	defer f.Close()
 	e.Op = journal.Put
-	refs, size, err := v.storeStream(w, f, prog)
+	refs, size, err := v.storeStream(ctx, w, f, prog)
 	if err != nil {
 		return e, errors.E(it.local, err)
 	}
@@ -245,7 +246,7 @@ func (v *Volume) importFile(w *Writer, it item, prog *Progress) (journal.Entry, 
 
 // storeStream chunks r, sealing chunks in parallel, and returns the chunk
 // list in order.
-func (v *Volume) storeStream(w *Writer, r io.Reader, prog *Progress) ([]journal.ChunkRef, uint64, error) {
+func (v *Volume) storeStream(ctx context.Context, w *Writer, r io.Reader, prog *Progress) ([]journal.ChunkRef, uint64, error) {
 	c := chunk.New(r, v.keys.Gear, v.cfg.Chunk)
 	var refs []journal.ChunkRef
 	var size uint64
@@ -253,6 +254,10 @@ func (v *Volume) storeStream(w *Writer, r io.Reader, prog *Progress) ([]journal.
 	var mu sync.Mutex
 	var firstErr error
 	for i := 0; ; i++ {
+		if err := ctx.Err(); err != nil {
+			wg.Wait()
+			return nil, 0, err
+		}
 		data, err := c.Next()
 		if err == io.EOF {
 			break
