@@ -2,6 +2,7 @@ package volume
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -125,8 +126,7 @@ func (v *Volume) exportFile(ctx context.Context, n *Node, to string) error {
 
 // writeFile writes n's content and mode to f and closes it.
 func (v *Volume) writeFile(ctx context.Context, n *Node, f *os.File) error {
-	// Chunks are written whole, so the file needs no buffer of its own.
-	if _, err := v.WriteTo(ctx, n, f); err != nil {
+	if err := v.WriteAt(ctx, n, f); err != nil {
 		return err
 	}
 	f.Chmod(os.FileMode(n.Mode & 0o7777))
@@ -134,4 +134,50 @@ func (v *Volume) writeFile(ctx context.Context, n *Node, f *os.File) error {
 		return errors.E(errors.IO, f.Name(), err)
 	}
 	return nil
+}
+
+// partSize is how much of a large file one worker reads and writes at a time.
+const partSize = 8 << 20
+
+// WriteAt writes the content of the file node n to f, reading and opening
+// the parts of a large file in parallel and writing each at its offset.
+// Chunks are written whole, so f needs no buffer of its own.
+func (v *Volume) WriteAt(ctx context.Context, n *Node, f io.WriterAt) error {
+	type part struct {
+		off    int64
+		chunks []journal.ChunkRef
+	}
+	var parts []part
+	var off, size int64
+	start := 0
+	for i, c := range n.Chunks {
+		size += int64(c.Size)
+		if size >= partSize || i == len(n.Chunks)-1 {
+			parts = append(parts, part{off, n.Chunks[start : i+1]})
+			off, size, start = off+size, 0, i+1
+		}
+	}
+	work := make(chan part)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range min(len(parts), runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				sub := *n
+				sub.Change.Entry = &journal.Entry{Path: n.Path, Chunks: p.chunks}
+				if _, err := v.WriteTo(ctx, &sub, io.NewOffsetWriter(f, p.off)); err != nil {
+					once.Do(func() { first = err })
+				}
+			}
+		}()
+	}
+	for _, p := range parts {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	return first
 }

@@ -110,3 +110,24 @@ func TestForkedJournalRefused(t *testing.T) {
 		t.Fatalf("sync over a forked journal: %v", err)
 	}
 }
+
+// A file larger than one part is exported in parallel parts, each at its
+// offset, and comes back whole.
+func TestExportLargeFile(t *testing.T) {
+	ctx := context.Background()
+	files := map[string][]byte{"big": randomBytes(3*partSize+12345, 7), "small": []byte("s"), "empty": nil}
+	tv := NewTest(t, mem.New(), "pc1", nil)
+	if _, err := tv.Import(ctx, writeTree(t, files), "/", nil); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if err := tv.Export(ctx, tv.Tree(), "/", out, &Progress{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: %d bytes back, want %d (%v)", name, len(got), len(want), err)
+		}
+	}
+}
