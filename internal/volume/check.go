@@ -9,6 +9,7 @@ import (
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/journal"
 	"github.com/dvpc/dvpc/internal/pack"
 )
 
@@ -141,26 +142,36 @@ func (v *Volume) Check(ctx context.Context, readData bool, prog *Progress) (*Che
 	return res, nil
 }
 
-// checkMeta verifies journal segments and index objects against their names.
+// checkMeta verifies every object but the packs: journal segments, index
+// objects and checkpoints against the hash in their names and by opening
+// them; device records and the volume config by opening them.
 func (v *Volume) checkMeta(ctx context.Context, res *CheckResult) error {
-	for _, prefix := range []string{"journal/", "index/"} {
+	verify := map[string]func(name string, b []byte) error{
+		"journal/":     v.checkSegment,
+		"index/":       func(_ string, b []byte) error { _, err := pack.ParseIndex(v.keys.Meta, b); return err },
+		"checkpoints/": func(_ string, b []byte) error { _, err := v.parseCheckpoint(b); return err },
+		"devices/":     func(_ string, b []byte) error { _, err := ParseDevice(v.keys.Meta, b); return err },
+		ConfigObject:   func(_ string, b []byte) error { return checkConfig(v.cfg.ID, v.keys.Meta, b) },
+	}
+	for _, prefix := range []string{"journal/", "index/", "checkpoints/", "devices/", ConfigObject} {
 		err := v.store.List(ctx, prefix, func(i blob.Info) error {
-			sum, ok := blob.Sum(i.Name)
-			if !ok {
-				return nil
-			}
-			if prefix == "journal/" {
+			switch prefix {
+			case "journal/":
 				res.Segments++
-			} else {
+			case "index/":
 				res.Indexes++
 			}
 			b, err := v.store.Get(ctx, i.Name, 0, -1)
+			if err == nil {
+				if sum, ok := blob.Sum(i.Name); ok && dvpc.Hash(b) != sum {
+					err = errors.E(errors.Corrupt, errors.Str("bytes do not match the hash in the name"))
+				}
+			}
+			if err == nil {
+				err = verify[prefix](i.Name, b)
+			}
 			if err != nil {
 				res.Problems = append(res.Problems, Problem{Object: i.Name, Err: err})
-				return nil
-			}
-			if dvpc.Hash(b) != sum {
-				res.Problems = append(res.Problems, Problem{Object: i.Name, Err: errors.E(errors.Corrupt, errors.Str("bytes do not match the hash in the name"))})
 			}
 			return nil
 		})
@@ -169,6 +180,25 @@ func (v *Volume) checkMeta(ctx context.Context, res *CheckResult) error {
 		}
 	}
 	return nil
+}
+
+// checkSegment opens a segment with its device's key.
+func (v *Volume) checkSegment(name string, b []byte) error {
+	s, ok := parseSegName(name)
+	if !ok {
+		return nil
+	}
+	v.mu.Lock()
+	d := v.devices[s.dev]
+	v.mu.Unlock()
+	if d == nil {
+		return errors.E(errors.Corrupt, errors.Str("segment of a device with no record"))
+	}
+	seg, err := journal.Parse(v.keys.Meta, d.Public, b)
+	if err == nil && seg.Seq != s.seq {
+		err = errors.E(errors.Corrupt, errors.Str("segment's sequence number differs from its name"))
+	}
+	return err
 }
 
 // checkPack verifies one pack: its hash, its header against the index, and

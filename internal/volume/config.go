@@ -86,6 +86,21 @@ func ParseConfig(master keys.Key, b []byte) (*Config, keys.Key, error) {
 	return c, vk, nil
 }
 
+// checkConfig verifies what a device without the master key can of a
+// volume config: its header, its volume id and its sealed body. The wrapped
+// volume key is checked by the next login.
+func checkConfig(id dvpc.VolumeID, meta *seal.Key, b []byte) error {
+	rest, err := dvpc.ParseHeader(b, dvpc.KindVolume)
+	if err != nil {
+		return err
+	}
+	if len(rest) < 16+wrappedSize || dvpc.VolumeID(rest[:16]) != id {
+		return errors.E(errors.Corrupt, errors.Str("volume config names another volume or is too short"))
+	}
+	_, err = meta.Open(nil, rest[16+wrappedSize:], configAD(id))
+	return err
+}
+
 // Device is a device record, "volumes/<id>/devices/<device id>":
 //
 //	header   "DVPC" version kind(7)
