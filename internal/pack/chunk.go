@@ -35,11 +35,13 @@ type Codec struct {
 func NewCodec(k *keys.Volume) *Codec {
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault),
 		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true),
+		zstd.WithEncoderCRC(false), // the AEAD and the chunk id already verify every byte
 		zstd.WithWindowSize(4<<20)) // the default chunk maximum; a larger window costs memory, not ratio
 	if err != nil {
 		panic(err)
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxChunk))
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxChunk),
+		zstd.IgnoreChecksum(true)) // the AEAD and the chunk id verify the bytes
 	if err != nil {
 		panic(err)
 	}
