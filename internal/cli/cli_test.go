@@ -247,6 +247,11 @@ func TestUnpluggedMirror(t *testing.T) {
 	}
 	a.fails(exitUnavailable, "not reachable", "cat", "/a.txt")
 	a.fails(exitUnavailable, "not reachable", "put", filepath.Join(src, "a.txt"), "/b.txt")
+	// Without its local state, the PC knows nothing to work from.
+	state := filepath.Join(a.home, ".local", "state")
+	os.Rename(state, state+".lost")
+	a.fails(exitUnavailable, "not reachable", "ls", "/")
+	os.Rename(state+".lost", state)
 	os.Rename(mirror+".away", mirror)
 	if got := a.ok("cat", "/a.txt"); got != "alpha" {
 		t.Fatalf("cat after plugging back: %q", got)

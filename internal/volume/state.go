@@ -21,15 +21,16 @@ const stateFile = "state"
 
 func (v *Volume) stateAD() []byte { return append([]byte("dvpc local state"), v.cfg.ID[:]...) }
 
-// loadState reads the local state if there is one. A state that does not
-// open or decode is dropped and rebuilt from the mirror.
-func (v *Volume) loadState() error {
+// loadState reads the local state if there is one, and reports whether
+// there was. A state that does not open or decode is dropped and rebuilt
+// from the mirror.
+func (v *Volume) loadState() bool {
 	if v.stateDir == "" {
-		return nil
+		return false
 	}
 	b, err := os.ReadFile(filepath.Join(v.stateDir, stateFile))
 	if err != nil {
-		return nil
+		return false
 	}
 	body, err := dvpc.ParseHeader(b, dvpc.KindLocal)
 	if err == nil {
@@ -43,8 +44,9 @@ func (v *Volume) loadState() error {
 		v.devices, v.logs = map[dvpc.DeviceID]*Device{}, map[dvpc.DeviceID]*devLog{}
 		v.index, v.indexes, v.clock = pack.NewIndex(), map[dvpc.ObjectID]bool{}, 0
 		v.base, v.lastCP = nil, 0
+		return false
 	}
-	return nil
+	return true
 }
 
 // saveState writes the local state if it changed: to a temporary file,

@@ -86,10 +86,9 @@ func Open(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key, me Ide
 	if v.now == nil {
 		v.now = time.Now
 	}
-	if err := v.loadState(); err != nil {
-		return nil, err
-	}
-	if o.Offline && v.stateDir != "" {
+	// Offline, a PC works from its local state; without one it must read
+	// the mirror, or it would not know even its own journal's end.
+	if v.loadState() && o.Offline {
 		return v, nil
 	}
 	if err := v.Sync(ctx); err != nil {
