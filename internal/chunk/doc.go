@@ -45,7 +45,9 @@
 // On random data the mean chunk is about 1.14·Avg (1.1 to 1.15 measured).
 //
 // Params are valid when 64 ≤ Min ≤ Avg ≤ Max ≤ 64 MiB and Avg is a power of
-// two. The default is Min 256 KiB, Avg 1 MiB, Max 4 MiB.
+// two. The default is Min 512 KiB, Avg 1 MiB, Max 2 MiB: a narrow spread
+// around 1 MiB, so that a change in a large file costs about one average
+// chunk (measured in docs/PERFORMANCE.md).
 //
 // # Chunk ids
 //
@@ -62,13 +64,13 @@
 //	G[1]   = 0x97535d3b91097651
 //	G[255] = 0x94c2f4e4c85c030e
 //
-// The first 16 MiB with the default Params give 15 chunks of lengths
+// The first 16 MiB with the default Params give 14 chunks of lengths
 //
 //	2044155 748807 1221032 1036258 1365105 1131928 1091544 1289266
-//	289037 980331 1167258 1453315 1608565 1277945 72670
+//	1075350 1361276 1453315 1608565 1277945 72670
 //
-// and the SHA-256 of their 15 ids concatenated is
-// ca77685ab782a5c30bc86939d3d9b4be6ede1575614a9580e5497ef1d2d2c2f9.
+// and the SHA-256 of their 14 ids concatenated is
+// ba7a2bb3b93eec26b824d299f7474d4166731ebd9c2d5362f4dd6f06800cf017.
 //
 // The first 1 MiB with Params{Min: 2048, Avg: 8192, Max: 32768} gives 115
 // chunks, beginning 9122 2108 8662 4454, and the SHA-256 of their ids

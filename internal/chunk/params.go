@@ -20,10 +20,11 @@ type Params struct {
 	Max uint32 // no chunk is longer
 }
 
-// DefaultParams returns the Params of a new volume: chunks of 256 KiB to
-// 4 MiB around 1 MiB.
+// DefaultParams returns the Params of a new volume: chunks of 512 KiB to
+// 2 MiB around 1 MiB. The narrow spread keeps the chunk that a change
+// falls in close to the average (docs/PERFORMANCE.md).
 func DefaultParams() Params {
-	return Params{Min: 256 << 10, Avg: 1 << 20, Max: 4 << 20}
+	return Params{Min: 512 << 10, Avg: 1 << 20, Max: 2 << 20}
 }
 
 // Validate reports whether p can be used to chunk: 64 ≤ Min ≤ Avg ≤ Max ≤
