@@ -333,38 +333,42 @@ func (v *Volume) Known() int {
 
 // Tree returns the merged tree of all changes known.
 func (v *Volume) Tree() *Tree {
+	if v.needsHistory() {
+		// A device that was offline wrote changes older than the base
+		// checkpoint: they must be merged in clock order, from the start.
+		// If the history cannot be read, the merge from the checkpoint is
+		// the best there is.
+		_ = v.loadHistory(context.Background())
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.tree == nil {
-		v.tree = v.mergeLocked()
+		changes := v.changesLocked()
+		if v.base == nil {
+			v.tree = Merge(changes, v.deviceName)
+		} else {
+			v.tree = MergeFrom(v.base.nodes, changes, v.deviceName)
+		}
 	}
 	return v.tree
 }
 
-// mergeLocked merges from the base checkpoint if every change since is
-// newer than it, and from the start otherwise. v.mu is held.
-func (v *Volume) mergeLocked() *Tree {
-	changes := v.changesLocked()
-	if v.base == nil {
-		return Merge(changes, v.deviceName)
+// needsHistory reports whether some change known is not newer than the
+// base checkpoint, so that merging from the checkpoint would be wrong.
+func (v *Volume) needsHistory() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.base == nil || v.tree != nil {
+		return false
 	}
-	for _, c := range changes {
-		if c.Time <= v.base.time {
-			// A device that was offline wrote changes older than the
-			// checkpoint: they must be merged in clock order, from the start.
-			v.mu.Unlock()
-			err := v.loadHistory(context.Background())
-			v.mu.Lock()
-			if err == nil {
-				return Merge(v.changesLocked(), v.deviceName)
+	for _, l := range v.logs {
+		for i := range l.entries {
+			if l.entries[i].Time <= v.base.time {
+				return true
 			}
-			break // the merge from the checkpoint is the best there is
 		}
 	}
-	if v.base == nil {
-		return Merge(v.changesLocked(), v.deviceName)
-	}
-	return MergeFrom(v.base.nodes, changes, v.deviceName)
+	return false
 }
 
 // TreeAt returns the tree as it was at the given moment.
