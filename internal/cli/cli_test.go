@@ -294,3 +294,29 @@ func TestCheckFindsEveryFlippedByte(t *testing.T) {
 	}
 	a.ok("check", "--read-data")
 }
+
+// Hostile file names: what can be stored is, what cannot is named and
+// skipped, and the command says so with a non-zero exit.
+func TestImportHostileNames(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "m")
+	a := newPC(t)
+	a.ok("init", mirror)
+	src := writeFiles(t, map[string]string{"ok.txt": "fine", "new\nline": "n", "-rf": "dash", " spaced ": "s"})
+	if err := os.WriteFile(filepath.Join(src, "bad\xff.txt"), []byte("latin-1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := a.run("import", src, "/")
+	if code != exitIO || !strings.Contains(errs, "bad") || !strings.Contains(errs, "UTF-8") {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errs)
+	}
+	for name, want := range map[string]string{"/ok.txt": "fine", "/new\nline": "n", "/-rf": "dash", "/ spaced ": "s"} {
+		if got := a.ok("cat", "--", name); got != want {
+			t.Errorf("cat %q = %q, want %q", name, got, want)
+		}
+	}
+	exp := t.TempDir()
+	a.ok("export", exp)
+	if b, err := os.ReadFile(filepath.Join(exp, "new\nline")); err != nil || string(b) != "n" {
+		t.Errorf("export of a name with a newline: %q, %v", b, err)
+	}
+}
