@@ -81,3 +81,27 @@ type subWriter struct {
 func (w *subWriter) Commit(ctx context.Context, name string) error {
 	return w.ObjectWriter.Commit(ctx, w.prefix+name)
 }
+
+// RangeReader is implemented by stores that can read part of an object
+// into the caller's buffer, sparing an allocation per read.
+type RangeReader interface {
+	// ReadAt reads len(p) bytes of name from offset off into p. It returns
+	// how many it read; fewer than len(p) only with an error, or when the
+	// object ends first (then io.EOF or nil).
+	ReadAt(ctx context.Context, name string, p []byte, off int64) (int, error)
+}
+
+// ReadAt reads part of an object into p: with the store's own ReadAt if it
+// has one, else with Get.
+func ReadAt(ctx context.Context, s Store, name string, p []byte, off int64) (int, error) {
+	if r, ok := s.(RangeReader); ok {
+		return r.ReadAt(ctx, name, p, off)
+	}
+	b, err := s.Get(ctx, name, off, int64(len(p)))
+	return copy(p, b), err
+}
+
+// ReadAt reads through to the wrapped store.
+func (b *sub) ReadAt(ctx context.Context, name string, p []byte, off int64) (int, error) {
+	return ReadAt(ctx, b.s, b.prefix+name, p, off)
+}

@@ -81,9 +81,10 @@ func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
 }
 
 // Open verifies and opens a sealed chunk, appending its plaintext to dst.
+// It decrypts in place: sealed is overwritten.
 func (c *Codec) Open(dst []byte, id dvpc.ChunkID, sealed []byte) ([]byte, error) {
 	const op errors.Op = "pack.OpenChunk"
-	body, err := c.keys.Data.Open(nil, sealed, chunkAD(id))
+	body, err := c.keys.Data.OpenInPlace(sealed, chunkAD(id))
 	if err != nil {
 		return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), err)
 	}

@@ -115,6 +115,15 @@ func (k *Key) SealWithNonce(dst []byte, nonce [NonceSize]byte, plaintext, ad []b
 	return k.aead(nonce[:]).Seal(dst, nonce[12:], plaintext, ad)
 }
 
+// OpenInPlace opens sealed into its own storage and returns the plaintext,
+// a sub-slice of sealed. sealed is overwritten, whether or not it opens.
+func (k *Key) OpenInPlace(sealed, ad []byte) ([]byte, error) {
+	if len(sealed) < Overhead {
+		return k.Open(nil, sealed, ad)
+	}
+	return k.Open(sealed[NonceSize:NonceSize], sealed, ad)
+}
+
 // Open appends the plaintext of sealed to dst. A message that was altered,
 // truncated, sealed under another key or bound to other additional data
 // fails with errors.Corrupt.

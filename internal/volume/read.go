@@ -3,7 +3,9 @@ package volume
 import (
 	"context"
 	"io"
+	"sync"
 
+	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/journal"
 	"github.com/dvpc/dvpc/internal/pack"
@@ -20,7 +22,8 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 	const op errors.Op = "volume.Read"
 	var written int64
 	chunks := n.Chunks
-	var buf []byte
+	bp := readBufs.Get().(*readBuf)
+	defer readBufs.Put(bp)
 	for len(chunks) > 0 {
 		locs, err := v.locate(chunks)
 		if err != nil {
@@ -28,17 +31,21 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 		}
 		span := len(locs)
 		first, last := locs[0], locs[span-1]
-		raw, err := v.store.Get(ctx, packName(first.Pack), int64(first.Offset), int64(last.Offset+last.Length-first.Offset))
+		raw := grow(bp.raw, int(last.Offset+last.Length-first.Offset))
+		bp.raw = raw
+		k, err := blob.ReadAt(ctx, v.store, packName(first.Pack), raw, int64(first.Offset))
 		if err != nil {
 			return written, errors.E(op, n.Path, err)
 		}
+		raw = raw[:k]
 		for i := 0; i < span; i++ {
 			l := locs[i]
 			lo := int(l.Offset - first.Offset)
 			if lo+int(l.Length) > len(raw) {
 				return written, errors.E(op, errors.Corrupt, n.Path, errors.Str("pack "+l.Pack.String()+" is shorter than its index says"))
 			}
-			buf, err = v.codec.Open(buf[:0], chunks[i].ID, raw[lo:lo+int(l.Length)])
+			buf, err := v.codec.Open(bp.plain[:0], chunks[i].ID, raw[lo:lo+int(l.Length)])
+			bp.plain = buf
 			if err != nil {
 				return written, errors.E(op, n.Path+" (pack "+packName(l.Pack)+")", err)
 			}
@@ -54,6 +61,20 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 		chunks = chunks[span:]
 	}
 	return written, nil
+}
+
+// readBuf holds the buffers of one reader: a span of a pack, and a chunk's
+// plaintext.
+type readBuf struct{ raw, plain []byte }
+
+var readBufs = sync.Pool{New: func() any { return new(readBuf) }}
+
+// grow returns b resized to n bytes, reallocating only when it is too small.
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
 }
 
 // locate returns the locations of the leading chunks that can be read with

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"hash"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -98,4 +99,25 @@ func (w *writer) Abort() {
 		os.Remove(w.f.Name())
 		w.f = nil
 	}
+}
+
+// ReadAt reads part of an object into p. See blob.RangeReader.
+func (s *Store) ReadAt(ctx context.Context, name string, p []byte, off int64) (int, error) {
+	const op errors.Op = "dir.ReadAt"
+	if err := check(ctx, op, name); err != nil {
+		return 0, err
+	}
+	if off < 0 {
+		return 0, errors.E(op, errors.Invalid, name, errors.Str("negative offset"))
+	}
+	f, err := os.Open(s.path(name))
+	if err != nil {
+		return 0, mapErr(op, name, err)
+	}
+	defer f.Close()
+	n, err := f.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		return n, mapErr(op, name, err)
+	}
+	return n, nil
 }
