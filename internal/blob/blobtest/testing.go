@@ -52,6 +52,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"StreamWrongHash", testStreamWrongHash},
 		{"StreamAbort", testStreamAbort},
 		{"StreamSub", testStreamSub},
+		{"ReadAt", testReadAt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
