@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -318,5 +319,82 @@ func TestImportHostileNames(t *testing.T) {
 	a.ok("export", exp)
 	if b, err := os.ReadFile(filepath.Join(exp, "new\nline")); err != nil || string(b) != "n" {
 		t.Errorf("export of a name with a newline: %q, %v", b, err)
+	}
+}
+
+// Two PCs import into one mirror at the same time; both then see the union.
+func TestConcurrentDevices(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "nas")
+	a, b := newPC(t), newPC(t)
+	a.ok("init", mirror, "--device", "a")
+	b.ok("login", mirror, "--device", "b")
+	srcA := writeFiles(t, map[string]string{"x/1": "one", "x/2": "two", "shared.txt": "from a"})
+	srcB := writeFiles(t, map[string]string{"y/1": "uno", "shared.txt": "from b"})
+	done := make(chan string, 2)
+	for _, job := range []struct {
+		p   *pc
+		src string
+	}{{a, srcA}, {b, srcB}} {
+		go func() {
+			_, errs, code := job.p.run("import", job.src, "/")
+			done <- fmt.Sprintf("%d %s", code, errs)
+		}()
+	}
+	for range 2 {
+		if r := <-done; r != "0 " {
+			t.Fatalf("concurrent import: %s", r)
+		}
+	}
+	want := "/,/shared (conflict"
+	for _, p := range []*pc{a, b} {
+		found := strings.Join(strings.Fields(p.ok("find", "/")), ",")
+		for _, f := range []string{"/x/1", "/x/2", "/y/1", "/shared.txt"} {
+			if !strings.Contains(found, f) {
+				t.Fatalf("after concurrent imports, %s is missing from %s", f, found)
+			}
+		}
+		// Both created shared.txt without seeing the other: one is a copy.
+		if !strings.Contains(p.ok("find", "/"), "/shared (conflict ") {
+			t.Fatalf("no conflict copy of shared.txt in %s (want %s...)", found, want)
+		}
+	}
+}
+
+func TestPassphraseFile(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "m")
+	a := newPC(t)
+	a.ok("init", mirror)
+	b := newPC(t)
+	delete(b.env, "DVPC_PASSPHRASE")
+	b.fails(exitUsage, "DVPC_PASSPHRASE", "login", mirror)
+	pf := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(pf, []byte(a.env["DVPC_PASSPHRASE"]+"\n"), 0o600)
+	b.ok("login", mirror, "--passphrase-file", pf)
+	os.WriteFile(pf, []byte("not it\n"), 0o600)
+	b.fails(exitPermission, "wrong passphrase", "login", mirror, "--passphrase-file", pf)
+}
+
+// On a terminal, a long import draws files, bytes, rate and time left;
+// with --json it draws nothing.
+func TestProgressOnTerminal(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "m")
+	a := newPC(t)
+	a.ok("init", mirror)
+	src := writeFiles(t, map[string]string{"f": strings.Repeat("x", 1<<20)})
+	var out, errb bytes.Buffer
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return a.env[k] }, Now: time.Now,
+		IsTerminal: func(io.Writer) bool { return true }}
+	if code := Main(context.Background(), []string{"import", src, "/"}, env); code != 0 {
+		t.Fatalf("import: %d %s", code, errb.String())
+	}
+	for _, want := range []string{"import 1/1 files", "1.0 MB/1.0 MB", "/s", "left"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Fatalf("progress line %q lacks %q", errb.String(), want)
+		}
+	}
+	errb.Reset()
+	if code := Main(context.Background(), []string{"import", src, "/", "--json"}, env); code != 0 || errb.Len() != 0 {
+		t.Fatalf("--json import drew progress: %q", errb.String())
 	}
 }
