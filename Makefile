@@ -14,7 +14,8 @@ FUZZ_TARGETS = \
 	./internal/pack:FuzzOpenChunk \
 	./internal/volume:FuzzParseConfig \
 	./internal/volume:FuzzParseDevice \
-	./internal/volume:FuzzDecodeState
+	./internal/volume:FuzzDecodeState \
+	./internal/volume:FuzzParseCheckpoint
 
 .PHONY: test vet unit fuzz build bench
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dvpc/dvpc/internal/chunk"
 	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/journal"
 	"github.com/dvpc/dvpc/internal/keys"
 	"github.com/dvpc/dvpc/internal/pack"
 )
@@ -49,5 +50,22 @@ func FuzzDecodeState(f *testing.F) {
 		w := &Volume{cfg: cfg, keys: fuzzKeys, devices: map[dvpc.DeviceID]*Device{}, logs: map[dvpc.DeviceID]*devLog{},
 			index: pack.NewIndex(), indexes: map[dvpc.ObjectID]bool{}}
 		w.decodeState(b)
+	})
+}
+
+func FuzzParseCheckpoint(f *testing.F) {
+	v := &Volume{keys: fuzzKeys}
+	cp := &checkpoint{time: 5 << 16, heads: map[dvpc.DeviceID]head{{1}: {seq: 2, id: dvpc.ObjectID{3}}},
+		nodes:   []Node{{Path: "/a", Change: Change{Device: dvpc.DeviceID{1}, Entry: &journal.Entry{Time: 5 << 16, Op: journal.Mkdir, Path: "/a"}}}},
+		indexes: []dvpc.ObjectID{{4}}}
+	f.Add(v.marshalCheckpoint(cp))
+	f.Add(cp.encode())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v.parseCheckpoint(b)
+		if cp, err := decodeCheckpoint(b); err == nil {
+			if _, err := decodeCheckpoint(cp.encode()); err != nil {
+				t.Fatalf("a decoded checkpoint does not re-decode: %v", err)
+			}
+		}
 	})
 }
