@@ -32,11 +32,12 @@ unit:
 	go test -race -count=1 ./...
 
 fuzz:
-	@for t in $(FUZZ_TARGETS); do \
+	@n=0; log=$$(mktemp); for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-		go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/dvpc-fuzz.log 2>&1 || { cat /tmp/dvpc-fuzz.log; exit 1; }; \
-	done
+		go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1 || { cat $$log; rm -f $$log; echo "fuzz: $$n passed, 1 failed"; exit 1; }; \
+		n=$$((n+1)); \
+	done; rm -f $$log; echo "fuzz: $$n passed, 0 failed"
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./internal/...
