@@ -26,6 +26,24 @@ func treeAt(ctx context.Context, env *Env, v *volume.Volume, at string) (*volume
 	return v.TreeAt(ctx, when)
 }
 
+// lookupAt returns the tree (now, or at --at) and the node at a path given
+// by the user, or a NotExist error naming the path.
+func lookupAt(ctx context.Context, env *Env, v *volume.Volume, at, arg string) (*volume.Tree, *volume.Node, error) {
+	t, err := treeAt(ctx, env, v, at)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := journal.CleanPath(arg)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := t.Lookup(p)
+	if n == nil {
+		return nil, nil, errors.E(errors.NotExist, p)
+	}
+	return t, n, nil
+}
+
 // entryJSON is how --json shows a node.
 type entryJSON struct {
 	Path    string    `json:"path"`
@@ -79,18 +97,11 @@ func runLs(ctx context.Context, env *Env, a *args) error {
 		return err
 	}
 	return withVolume(ctx, env, a, func(v *volume.Volume) error {
-		t, err := treeAt(ctx, env, v, at)
+		t, n, err := lookupAt(ctx, env, v, at, a.arg(0, "/"))
 		if err != nil {
 			return err
 		}
-		p, err := journal.CleanPath(a.arg(0, "/"))
-		if err != nil {
-			return err
-		}
-		n := t.Lookup(p)
-		if n == nil {
-			return errors.E(errors.NotExist, p)
-		}
+		p := n.Path
 		list := []*volume.Node{n}
 		if n.IsDir() {
 			list = t.List(p)
@@ -124,18 +135,12 @@ func runCat(ctx context.Context, env *Env, a *args) error {
 		return err
 	}
 	return withVolume(ctx, env, a, func(v *volume.Volume) error {
-		t, err := treeAt(ctx, env, v, at)
+		_, n, err := lookupAt(ctx, env, v, at, a.arg(0, ""))
 		if err != nil {
 			return err
 		}
-		p, err := journal.CleanPath(a.arg(0, ""))
-		if err != nil {
-			return err
-		}
-		n := t.Lookup(p)
+		p := n.Path
 		switch {
-		case n == nil:
-			return errors.E(errors.NotExist, p)
 		case n.IsDir():
 			return errors.E(errors.IsDir, p, errors.Str("is a folder: use 'dvpc ls'"))
 		case n.Op == journal.Symlink:
@@ -155,17 +160,11 @@ func runFind(ctx context.Context, env *Env, a *args) error {
 		return err
 	}
 	return withVolume(ctx, env, a, func(v *volume.Volume) error {
-		t, err := treeAt(ctx, env, v, at)
+		t, n, err := lookupAt(ctx, env, v, at, a.arg(0, "/"))
 		if err != nil {
 			return err
 		}
-		p, err := journal.CleanPath(a.arg(0, "/"))
-		if err != nil {
-			return err
-		}
-		if t.Lookup(p) == nil {
-			return errors.E(errors.NotExist, p)
-		}
+		p := n.Path
 		w := bufio.NewWriter(env.Stdout)
 		defer w.Flush()
 		enc := json.NewEncoder(w)

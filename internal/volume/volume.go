@@ -283,6 +283,12 @@ func (v *Volume) readIndex(ctx context.Context, name string, id dvpc.ObjectID) e
 	if err != nil {
 		return errors.E(name, err)
 	}
+	v.addIndex(id, packs)
+	return nil
+}
+
+// addIndex records the packs of the index object id.
+func (v *Volume) addIndex(id dvpc.ObjectID, packs []pack.PackEntries) {
 	for _, p := range packs {
 		v.index.Add(p.Pack, p.Entries)
 	}
@@ -290,7 +296,6 @@ func (v *Volume) readIndex(ctx context.Context, name string, id dvpc.ObjectID) e
 	v.indexes[id] = true
 	v.dirty = true
 	v.mu.Unlock()
-	return nil
 }
 
 // Changes returns every change of the volume's history, from all devices,

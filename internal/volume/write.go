@@ -246,13 +246,7 @@ func (v *Volume) writeIndex(ctx context.Context, packs []pack.PackEntries) error
 	if err := v.store.Put(ctx, "index/"+id.String(), b); err != nil {
 		return err
 	}
-	for _, p := range packs {
-		v.index.Add(p.Pack, p.Entries)
-	}
-	v.mu.Lock()
-	v.indexes[id] = true
-	v.dirty = true
-	v.mu.Unlock()
+	v.addIndex(id, packs)
 	return nil
 }
 
