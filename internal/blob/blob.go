@@ -83,6 +83,18 @@ func ValidName(name string) error {
 	return nil
 }
 
+// Check returns the error that stops an operation on name before it
+// starts, for stores to call first: a cancelled context or an invalid name.
+func Check(ctx context.Context, op errors.Op, name string) error {
+	if err := ctx.Err(); err != nil {
+		return errors.E(op, name, err)
+	}
+	if err := ValidName(name); err != nil {
+		return errors.E(op, err)
+	}
+	return nil
+}
+
 // Sum returns the SHA-256 that an object's name promises, if it makes one:
 // the last path element is 64 lower-case hex digits, or ends with a dot or
 // dash followed by them. Stores use it to refuse objects whose bytes do not

@@ -79,7 +79,7 @@ func (s *Store) path(name string) string {
 // Put stores data under name. See blob.Store.
 func (s *Store) Put(ctx context.Context, name string, data []byte) error {
 	const op errors.Op = "dir.Put"
-	if err := check(ctx, op, name); err != nil {
+	if err := blob.Check(ctx, op, name); err != nil {
 		return err
 	}
 	if sum, ok := blob.Sum(name); ok && sha256.Sum256(data) != sum {
@@ -110,7 +110,7 @@ func (s *Store) same(path string, data []byte) bool {
 // Get returns length bytes of name from offset off. See blob.Store.
 func (s *Store) Get(ctx context.Context, name string, off, length int64) ([]byte, error) {
 	const op errors.Op = "dir.Get"
-	if err := check(ctx, op, name); err != nil {
+	if err := blob.Check(ctx, op, name); err != nil {
 		return nil, err
 	}
 	if off < 0 {
@@ -150,7 +150,7 @@ func span(size, off, length int64) int64 {
 // Stat describes name. See blob.Store.
 func (s *Store) Stat(ctx context.Context, name string) (blob.Info, error) {
 	const op errors.Op = "dir.Stat"
-	if err := check(ctx, op, name); err != nil {
+	if err := blob.Check(ctx, op, name); err != nil {
 		return blob.Info{}, err
 	}
 	fi, err := os.Stat(s.path(name))
@@ -167,7 +167,7 @@ func (s *Store) Stat(ctx context.Context, name string) (blob.Info, error) {
 // are left in place, so that a concurrent Put never loses its folder.
 func (s *Store) Delete(ctx context.Context, name string) error {
 	const op errors.Op = "dir.Delete"
-	if err := check(ctx, op, name); err != nil {
+	if err := blob.Check(ctx, op, name); err != nil {
 		return err
 	}
 	path := s.path(name)
@@ -182,18 +182,6 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	}
 	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return mapErr(op, name, err)
-	}
-	return nil
-}
-
-// check returns the error that stops an operation on name before it
-// starts: a cancelled context or an invalid name.
-func check(ctx context.Context, op errors.Op, name string) error {
-	if err := ctx.Err(); err != nil {
-		return errors.E(op, name, err)
-	}
-	if err := blob.ValidName(name); err != nil {
-		return errors.E(op, err)
 	}
 	return nil
 }

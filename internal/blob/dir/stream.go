@@ -63,7 +63,7 @@ func (w *writer) Sum() [32]byte {
 func (w *writer) Commit(ctx context.Context, name string) error {
 	const op errors.Op = "dir.Commit"
 	defer w.Abort()
-	if err := check(ctx, op, name); err != nil {
+	if err := blob.Check(ctx, op, name); err != nil {
 		return err
 	}
 	if sum, ok := blob.Sum(name); ok && w.Sum() != sum {
@@ -104,7 +104,7 @@ func (w *writer) Abort() {
 // ReadAt reads part of an object into p. See blob.RangeReader.
 func (s *Store) ReadAt(ctx context.Context, name string, p []byte, off int64) (int, error) {
 	const op errors.Op = "dir.ReadAt"
-	if err := check(ctx, op, name); err != nil {
+	if err := blob.Check(ctx, op, name); err != nil {
 		return 0, err
 	}
 	if off < 0 {

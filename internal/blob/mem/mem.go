@@ -41,7 +41,7 @@ func New() *Store {
 // Put stores a copy of data under name. See blob.Store.
 func (s *Store) Put(ctx context.Context, name string, data []byte) error {
 	const op errors.Op = "mem.Put"
-	if err := check(ctx, op, name); err != nil {
+	if err := blob.Check(ctx, op, name); err != nil {
 		return err
 	}
 	if sum, ok := blob.Sum(name); ok && sha256.Sum256(data) != sum {
@@ -61,7 +61,7 @@ func (s *Store) Put(ctx context.Context, name string, data []byte) error {
 // blob.Store.
 func (s *Store) Get(ctx context.Context, name string, off, length int64) ([]byte, error) {
 	const op errors.Op = "mem.Get"
-	if err := check(ctx, op, name); err != nil {
+	if err := blob.Check(ctx, op, name); err != nil {
 		return nil, err
 	}
 	if off < 0 {
@@ -87,7 +87,7 @@ func (s *Store) Get(ctx context.Context, name string, off, length int64) ([]byte
 // Stat describes name. See blob.Store.
 func (s *Store) Stat(ctx context.Context, name string) (blob.Info, error) {
 	const op errors.Op = "mem.Stat"
-	if err := check(ctx, op, name); err != nil {
+	if err := blob.Check(ctx, op, name); err != nil {
 		return blob.Info{}, err
 	}
 	s.mu.RLock()
@@ -127,7 +127,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) erro
 // Delete removes name; a missing object is not an error.
 func (s *Store) Delete(ctx context.Context, name string) error {
 	const op errors.Op = "mem.Delete"
-	if err := check(ctx, op, name); err != nil {
+	if err := blob.Check(ctx, op, name); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -138,16 +138,4 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 
 func info(name string, obj object) blob.Info {
 	return blob.Info{Name: name, Size: int64(len(obj.data)), ModTime: obj.modTime}
-}
-
-// check returns the error that stops an operation on name before it
-// starts: a cancelled context or an invalid name.
-func check(ctx context.Context, op errors.Op, name string) error {
-	if err := ctx.Err(); err != nil {
-		return errors.E(op, name, err)
-	}
-	if err := blob.ValidName(name); err != nil {
-		return errors.E(op, err)
-	}
-	return nil
 }
