@@ -96,6 +96,14 @@ func KindOf(err error) Kind {
 		if e, ok := err.(*Error); ok && e.Kind != Other {
 			return e.Kind
 		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				if k := KindOf(e); k != Other {
+					return k
+				}
+			}
+			return Other
+		}
 		if h, ok := err.(*dvpc.HeaderError); ok {
 			if h.NewerVersion {
 				return Version

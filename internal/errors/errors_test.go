@@ -33,3 +33,10 @@ func TestHeaderErrorKinds(t *testing.T) {
 		t.Fatalf("header kinds: %v %v %v", KindOf(newer), KindOf(bad), KindOf(kind))
 	}
 }
+
+func TestKindOfJoined(t *testing.T) {
+	j := Join(Str("plain"), E(IO, Str("disk full")))
+	if KindOf(j) != IO {
+		t.Fatalf("kind of a joined error = %v, want IO", KindOf(j))
+	}
+}

@@ -84,7 +84,13 @@ func (v *Volume) Import(ctx context.Context, src, dest string, prog *Progress) (
 		batch, size = batch[:0], 0
 		cerr := w.Commit(wctx)
 		prog.Stored.Store(w.Stored())
-		return errors.Join(err, cerr)
+		switch {
+		case err == nil:
+			return cerr
+		case cerr == nil:
+			return err
+		}
+		return errors.Join(cerr, err)
 	}
 	for _, it := range items {
 		batch = append(batch, it)
