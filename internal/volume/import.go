@@ -197,8 +197,8 @@ func (v *Volume) importBatch(ctx context.Context, w *Writer, t *Tree, items []it
 					e.Base = base(t, it.dest)
 					w.Add(e)
 					res.Changed++
-				case errors.Is(err, errors.IO) || errors.Is(err, errors.NotExist):
-					res.Skipped = append(res.Skipped, err) // the file changed or vanished
+				case errors.As(err, new(skipError)):
+					res.Skipped = append(res.Skipped, err) // unreadable, or vanished
 				case firstErr == nil:
 					firstErr = err
 				}
@@ -211,8 +211,8 @@ func (v *Volume) importBatch(ctx context.Context, w *Writer, t *Tree, items []it
 		if it.info.IsDir() {
 			continue
 		}
-		if ctx.Err() != nil {
-			break
+		if ctx.Err() != nil || w.Err() != nil {
+			break // interrupted, or the mirror refuses writes
 		}
 		jobs <- it
 	}
@@ -224,6 +224,12 @@ func (v *Volume) importBatch(ctx context.Context, w *Writer, t *Tree, items []it
 	return ctx.Err()
 }
 
+// skipError is a problem with one local file (unreadable, vanished): the
+// import skips the file, names it, and goes on.
+type skipError struct{ error }
+
+func (e skipError) Unwrap() error { return e.error }
+
 // importFile stores one file or symlink and returns its change (without a
 // base).
 func (v *Volume) importFile(ctx context.Context, w *Writer, it item, prog *Progress) (journal.Entry, error) {
@@ -231,14 +237,14 @@ func (v *Volume) importFile(ctx context.Context, w *Writer, it item, prog *Progr
 	if it.info.Mode()&fs.ModeSymlink != 0 {
 		target, err := os.Readlink(it.local)
 		if err != nil {
-			return e, errors.E(errors.IO, it.local, err)
+			return e, skipError{errors.E(errors.IO, it.local, err)}
 		}
 		e.Op, e.Target = journal.Symlink, target
 		return e, nil
 	}
 	f, err := os.Open(it.local)
 	if err != nil {
-		return e, errors.E(errors.IO, it.local, err)
+		return e, skipError{errors.E(errors.IO, it.local, err)}
 	}
 	defer f.Close()
 	e.Op = journal.Put
@@ -270,7 +276,7 @@ func (v *Volume) storeStream(ctx context.Context, w *Writer, r io.Reader, prog *
 		}
 		if err != nil {
 			wg.Wait()
-			return nil, 0, errors.E(errors.IO, err)
+			return nil, 0, skipError{errors.E(errors.IO, err)}
 		}
 		mu.Lock()
 		refs = append(refs, journal.ChunkRef{})
