@@ -176,13 +176,6 @@ func (w *Writer) Add(e journal.Entry) {
 	w.entries = append(w.entries, e)
 }
 
-// Pending returns how many changes wait for Commit.
-func (w *Writer) Pending() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.entries)
-}
-
 // Stored returns how many bytes of packs this writer has uploaded.
 func (w *Writer) Stored() int64 {
 	w.mu.Lock()
