@@ -278,11 +278,7 @@ func TestCheckFindsEveryFlippedByte(t *testing.T) {
 	}
 	for _, obj := range objects {
 		orig, _ := os.ReadFile(obj)
-		positions := []int{len(orig) - 1, len(orig) / 2}
-		if filepath.Base(obj) == "volume" {
-			positions = positions[:1] // the middle is the wrapped key: login checks it
-		}
-		for _, at := range positions {
+		for _, at := range []int{len(orig) - 1, len(orig) / 2} {
 			bad := bytes.Clone(orig)
 			bad[at] ^= 0x40
 			os.WriteFile(obj, bad, 0o644)
@@ -397,4 +393,34 @@ func TestProgressOnTerminal(t *testing.T) {
 	if code := Main(context.Background(), []string{"import", src, "/", "--json"}, env); code != 0 || errb.Len() != 0 {
 		t.Fatalf("--json import drew progress: %q", errb.String())
 	}
+}
+
+// A flipped byte anywhere in the account or the volume config is reported
+// as damage, never as a wrong passphrase, and changes nothing.
+func TestLoginFindsDamagedKeys(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "m")
+	a := newPC(t)
+	a.ok("init", mirror)
+	var config string
+	filepath.Walk(mirror, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Name() == "volume" {
+			config = p
+		}
+		return nil
+	})
+	for _, obj := range []string{filepath.Join(mirror, "account"), config} {
+		orig, _ := os.ReadFile(obj)
+		for at := range orig {
+			bad := bytes.Clone(orig)
+			bad[at] ^= 0x01
+			os.WriteFile(obj, bad, 0o644)
+			b := newPC(t)
+			_, errs, code := b.run("login", mirror)
+			if code != exitCorrupt && !(at == 4 && code == exitVersion) {
+				t.Fatalf("%s with byte %d flipped: exit %d, %q", filepath.Base(obj), at, code, errs)
+			}
+		}
+		os.WriteFile(obj, orig, 0o644)
+	}
+	newPC(t).ok("login", mirror)
 }

@@ -149,3 +149,25 @@ func ParseHeader(b []byte, want Kind) ([]byte, error) {
 	}
 	return b[HeaderSize:], nil
 }
+
+// ChecksumSize is the size of the checksum that ends the objects that are
+// not named by their hash (the account and the volume config).
+const ChecksumSize = sha256.Size
+
+// AppendChecksum appends the SHA-256 of b to b. The objects that are not
+// named by their hash end with one, so that damage to them is told apart
+// from a wrong passphrase or key.
+func AppendChecksum(b []byte) []byte {
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+// CutChecksum checks the checksum that ends the object b, whose body
+// (after the header) is rest, and returns rest without it.
+func CutChecksum(b, rest []byte) ([]byte, bool) {
+	if len(rest) < ChecksumSize {
+		return nil, false
+	}
+	sum := sha256.Sum256(b[:len(b)-ChecksumSize])
+	return rest[:len(rest)-ChecksumSize], string(sum[:]) == string(b[len(b)-ChecksumSize:])
+}

@@ -19,6 +19,7 @@ import (
 //	threads  uint8
 //	salt     16 bytes
 //	wrapped  seal(unwrap, master, ad = "dvpc account master key")  (72 bytes)
+//	checksum SHA-256 of every byte before it
 type Account struct {
 	Params  Params
 	Salt    [16]byte
@@ -70,7 +71,8 @@ func (a *Account) Marshal() []byte {
 	b = binary.BigEndian.AppendUint32(b, a.Params.MemoryKiB)
 	b = append(b, a.Params.Threads)
 	b = append(b, a.Salt[:]...)
-	return append(b, a.Wrapped...)
+	b = append(b, a.Wrapped...)
+	return dvpc.AppendChecksum(b)
 }
 
 // ParseAccount decodes an envelope, refusing anything malformed.
@@ -79,6 +81,10 @@ func ParseAccount(b []byte) (*Account, error) {
 	body, err := dvpc.ParseHeader(b, dvpc.KindAccount)
 	if err != nil {
 		return nil, errors.E(op, err)
+	}
+	body, ok := dvpc.CutChecksum(b, body)
+	if !ok {
+		return nil, errors.E(op, errors.Corrupt, errors.Str("the account key envelope is damaged (its checksum does not match): restore it from another mirror"))
 	}
 	if len(body) != 4+4+1+16+seal.Overhead+Size {
 		return nil, errors.E(op, errors.Corrupt, errors.Str("account key envelope has the wrong length"))

@@ -18,6 +18,7 @@ import (
 //	id       volume id, 16 bytes
 //	wrapped  volume key sealed under the master key (keys.WrapVolumeKey), 72 bytes
 //	sealed   seal(meta, body, ad = "dvpc volume" || id)
+//	checksum SHA-256 of every byte before it
 //
 // body: chunk min, avg, max (uint32 BE each), created (int64 BE, Unix ns),
 // name (uvarint length, bytes).
@@ -41,7 +42,7 @@ func (c *Config) Marshal(meta *seal.Key) []byte {
 	body = binary.BigEndian.AppendUint64(body, uint64(c.Created.UnixNano()))
 	body = binary.AppendUvarint(body, uint64(len(c.Name)))
 	body = append(body, c.Name...)
-	return meta.Seal(b, body, configAD(c.ID))
+	return dvpc.AppendChecksum(meta.Seal(b, body, configAD(c.ID)))
 }
 
 func configAD(id dvpc.VolumeID) []byte { return append([]byte("dvpc volume"), id[:]...) }
@@ -55,6 +56,10 @@ func ParseConfig(master keys.Key, b []byte) (*Config, keys.Key, error) {
 	rest, err := dvpc.ParseHeader(b, dvpc.KindVolume)
 	if err != nil {
 		return nil, keys.Key{}, errors.E(op, "volume", err)
+	}
+	rest, ok := dvpc.CutChecksum(b, rest)
+	if !ok {
+		return nil, keys.Key{}, errors.E(op, errors.Corrupt, "volume", errors.Str("the volume config is damaged (its checksum does not match): restore it from another mirror"))
 	}
 	if len(rest) < 16+wrappedSize+seal.Overhead {
 		return nil, keys.Key{}, errors.E(op, errors.Corrupt, "volume", errors.Str("volume config too short"))
@@ -93,6 +98,10 @@ func checkConfig(id dvpc.VolumeID, meta *seal.Key, b []byte) error {
 	rest, err := dvpc.ParseHeader(b, dvpc.KindVolume)
 	if err != nil {
 		return err
+	}
+	rest, ok := dvpc.CutChecksum(b, rest)
+	if !ok {
+		return errors.E(errors.Corrupt, errors.Str("the volume config is damaged (its checksum does not match)"))
 	}
 	if len(rest) < 16+wrappedSize || dvpc.VolumeID(rest[:16]) != id {
 		return errors.E(errors.Corrupt, errors.Str("volume config names another volume or is too short"))
