@@ -424,3 +424,43 @@ func TestLoginFindsDamagedKeys(t *testing.T) {
 	}
 	newPC(t).ok("login", mirror)
 }
+
+// The local state is a cache of the mirror: deleted, or damaged, it is
+// rebuilt and nothing is lost.
+func TestLocalStateRebuilds(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "m")
+	a := newPC(t)
+	a.ok("init", mirror)
+	src := writeFiles(t, map[string]string{"a": "1", "d/b": "2"})
+	a.ok("import", src, "/")
+	os.WriteFile(filepath.Join(src, "a"), []byte("one"), 0o644)
+	a.ok("import", src, "/")
+	want := a.ok("history", "/", "--json") + a.ok("find", "/")
+	state := filepath.Join(a.home, ".local", "state", "dvpc")
+	var stateFile string
+	filepath.Walk(state, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Name() == "state" {
+			stateFile = p
+		}
+		return nil
+	})
+	if stateFile == "" {
+		t.Fatal("no local state file")
+	}
+	b, _ := os.ReadFile(stateFile)
+	b[len(b)/2] ^= 1
+	os.WriteFile(stateFile, b, 0o600)
+	if got := a.ok("history", "/", "--json") + a.ok("find", "/"); got != want {
+		t.Fatalf("after damaging the local state:\n%s\nwant:\n%s", got, want)
+	}
+	os.RemoveAll(state)
+	if got := a.ok("history", "/", "--json") + a.ok("find", "/"); got != want {
+		t.Fatalf("after deleting the local state:\n%s\nwant:\n%s", got, want)
+	}
+	if got := a.ok("cat", "/a"); got != "one" {
+		t.Fatalf("cat after rebuilding: %q", got)
+	}
+	// The device goes on writing its journal where it left off.
+	a.ok("mkdir", "/new")
+	a.ok("check")
+}
