@@ -12,6 +12,7 @@ import (
 	"github.com/dvpc/dvpc/internal/chunk"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/journal"
+	"github.com/dvpc/dvpc/internal/pack"
 )
 
 // base returns the version of p that this device sees now: what a change
@@ -74,6 +75,13 @@ func (v *Volume) PutFile(ctx context.Context, local, p string) error {
 	}
 	if fi.IsDir() {
 		return errors.E(op, errors.IsDir, local, errors.Str("is a folder: use 'dvpc import' for folders"))
+	}
+	// A put of a large file killed before its commit left packs behind:
+	// adopt them, so that this put does not upload them again.
+	if fi.Size() > pack.TargetSize {
+		if _, err := v.RecoverPacks(ctx); err != nil {
+			return errors.E(op, err)
+		}
 	}
 	w := v.NewWriter(ctx)
 	defer w.Close()
