@@ -38,6 +38,9 @@ func lookupAt(ctx context.Context, env *Env, v *volume.Volume, at, arg string) (
 		return nil, nil, err
 	}
 	n := t.Lookup(p)
+	if n == nil && at != "" {
+		return nil, nil, errors.E(errors.NotExist, p, errors.Str("did not exist at "+at))
+	}
 	if n == nil {
 		return nil, nil, errors.E(errors.NotExist, p)
 	}
@@ -123,7 +126,11 @@ func runLs(ctx context.Context, env *Env, a *args) error {
 			if n.Op == journal.Symlink {
 				name += " -> " + n.Target
 			}
-			fmt.Fprintf(w, "%s %12d %s %s\n", modeString(n), n.Size, time.Unix(0, n.MTime).Format("2006-01-02 15:04"), name)
+			when := "                " // a folder implied by what it holds has no time
+			if n.MTime != 0 {
+				when = time.Unix(0, n.MTime).Format("2006-01-02 15:04")
+			}
+			fmt.Fprintf(w, "%s %12d %s %s\n", modeString(n), n.Size, when, name)
 		}
 		return nil
 	})

@@ -123,8 +123,8 @@ func (v *Volume) scan(src, dest string, t *Tree, res *ImportResult) ([]item, err
 			return nil
 		}
 		rel, _ := filepath.Rel(src, local)
-		if rel == "." {
-			return nil
+		if rel == "." && dest == "/" {
+			return nil // the root folder has no entry of its own
 		}
 		p, err := journal.CleanPath(path.Join(dest, filepath.ToSlash(rel)))
 		if err != nil {
