@@ -106,7 +106,7 @@ func (v *Volume) exportFile(ctx context.Context, n *Node, to string) error {
 		}
 		return nil
 	}
-	f, err := os.CreateTemp(filepath.Dir(to), ".dvpc-tmp-*")
+	f, err := createTemp(filepath.Dir(to))
 	if err != nil {
 		return errors.E(errors.IO, to, err)
 	}
@@ -117,19 +117,27 @@ func (v *Volume) exportFile(ctx context.Context, n *Node, to string) error {
 	}
 	mt := time.Unix(0, n.MTime)
 	os.Chtimes(f.Name(), mt, mt)
-	if err := os.Rename(f.Name(), to); err != nil {
+	if err := rename(f.Name(), to); err != nil {
 		os.Remove(f.Name())
 		return errors.E(errors.IO, to, err)
 	}
 	return nil
 }
 
+// localFile is a file that export writes.
+type localFile interface {
+	io.WriterAt
+	Chmod(perm uint32) error
+	Close() error
+	Name() string
+}
+
 // writeFile writes n's content and mode to f and closes it.
-func (v *Volume) writeFile(ctx context.Context, n *Node, f *os.File) error {
+func (v *Volume) writeFile(ctx context.Context, n *Node, f localFile) error {
 	if err := v.WriteAt(ctx, n, f); err != nil {
 		return err
 	}
-	f.Chmod(os.FileMode(n.Mode & 0o7777))
+	f.Chmod(n.Mode)
 	if err := f.Close(); err != nil {
 		return errors.E(errors.IO, f.Name(), err)
 	}

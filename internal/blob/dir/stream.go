@@ -110,12 +110,7 @@ func (s *Store) ReadAt(ctx context.Context, name string, p []byte, off int64) (i
 	if off < 0 {
 		return 0, errors.E(op, errors.Invalid, name, errors.Str("negative offset"))
 	}
-	f, err := os.Open(s.path(name))
-	if err != nil {
-		return 0, mapErr(op, name, err)
-	}
-	defer f.Close()
-	n, err := f.ReadAt(p, off)
+	n, err := readAt(s.path(name), p, off)
 	if err != nil && err != io.EOF {
 		return n, mapErr(op, name, err)
 	}
