@@ -63,16 +63,12 @@ func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
 	if bp == nil {
 		bp = new([]byte)
 	}
-	body := append((*bp)[:0], compNone)
+	body := append((*bp)[:0], compZstd)
 	if len(data) >= minCompress {
-		body = append(body[:0], compZstd)
 		body = c.enc.EncodeAll(data, body)
-		if len(body)-1 >= len(data)-len(data)/64 {
-			body = append(body[:0], compNone)
-			body = append(body, data...)
-		}
-	} else {
-		body = append(body, data...)
+	}
+	if len(data) < minCompress || len(body)-1 >= len(data)-len(data)/64 {
+		body = append(append(body[:0], compNone), data...)
 	}
 	dst = c.keys.Data.Seal(dst, body, chunkAD(id))
 	*bp = body

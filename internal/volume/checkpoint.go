@@ -227,12 +227,19 @@ func (v *Volume) maybeCheckpoint(ctx context.Context) error {
 	return v.WriteCheckpoint(ctx)
 }
 
-// WriteCheckpoint writes a checkpoint of the current tree to the mirror and
-// makes it this PC's base.
+// WriteCheckpoint writes a checkpoint of the current tree to the mirror.
+// Its time is the newest of every change it covers, applied or not, so
+// that a reader can tell which later changes are older than it.
 func (v *Volume) WriteCheckpoint(ctx context.Context) error {
 	t := v.Tree()
 	v.mu.Lock()
-	cp := &checkpoint{time: v.clock, heads: map[dvpc.DeviceID]head{}}
+	cp := &checkpoint{heads: map[dvpc.DeviceID]head{}}
+	if v.base != nil {
+		cp.time = v.base.time
+	}
+	for _, c := range v.changesLocked() {
+		cp.time = max(cp.time, c.Time)
+	}
 	for d, l := range v.logs {
 		if l.seq > 0 {
 			cp.heads[d] = head{seq: l.seq, id: l.last}
@@ -252,17 +259,9 @@ func (v *Volume) WriteCheckpoint(ctx context.Context) error {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
-	cp.time = 0
 	for _, p := range paths {
-		n := t.nodes[p]
-		cp.nodes = append(cp.nodes, *n)
-		cp.time = max(cp.time, n.Time)
+		cp.nodes = append(cp.nodes, *t.nodes[p])
 	}
-	v.mu.Lock()
-	for _, c := range v.changesLocked() {
-		cp.time = max(cp.time, c.Time)
-	}
-	v.mu.Unlock()
 	b := v.marshalCheckpoint(cp)
 	if err := v.store.Put(ctx, checkpointName(cp.time, dvpc.Hash(b)), b); err != nil {
 		return errors.E(errors.Op("volume.WriteCheckpoint"), err)
