@@ -28,7 +28,11 @@ var allowed = map[string][]string{
 	"internal/pack":          {"internal/chunk", "internal/dvpc", "internal/errors", "internal/keys", "internal/seal"},
 	"internal/journal":       {"internal/dvpc", "internal/errors", "internal/seal"},
 	"internal/volume":        {"internal/blob", "internal/chunk", "internal/dvpc", "internal/errors", "internal/journal", "internal/keys", "internal/pack", "internal/seal"},
-	"internal/cli":           {"internal/blob", "internal/blob/dir", "internal/chunk", "internal/dvpc", "internal/errors", "internal/journal", "internal/keys", "internal/volume"},
+	"internal/totp":          {},
+	"internal/server/meta":   {"internal/errors"},
+	"internal/server":        {"internal/blob", "internal/blob/dir", "internal/dvpc", "internal/errors", "internal/keys", "internal/server/meta", "internal/totp"},
+	"internal/remote":        {"internal/blob", "internal/errors"},
+	"internal/cli":           {"internal/blob", "internal/blob/dir", "internal/remote", "internal/server", "internal/totp", "internal/chunk", "internal/dvpc", "internal/errors", "internal/journal", "internal/keys", "internal/volume"},
 	"internal/arch":          {},
 	"cmd/dvpc":               {"internal/cli"},
 }

@@ -130,6 +130,7 @@ const (
 	exitExist       = 8
 	exitIO          = 9
 	exitConflict    = 10
+	exitFull        = 11
 )
 
 var exitCodes = map[errors.Kind]int{
@@ -145,6 +146,7 @@ var exitCodes = map[errors.Kind]int{
 	errors.IsDir:       exitUsage,
 	errors.NotDir:      exitUsage,
 	errors.NotEmpty:    exitExist,
+	errors.Full:        exitFull,
 }
 
 func exitCode(err error) int {

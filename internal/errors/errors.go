@@ -31,6 +31,7 @@ const (
 	IsDir                   // a file was expected, a folder was found
 	NotDir                  // a folder was expected, a file was found
 	NotEmpty                // the folder is not empty
+	Full                    // a mirror is over its quota or out of disk; retry later
 )
 
 var kindNames = [...]string{
@@ -47,6 +48,7 @@ var kindNames = [...]string{
 	IsDir:       "is a folder",
 	NotDir:      "not a folder",
 	NotEmpty:    "folder not empty",
+	Full:        "mirror full",
 }
 
 func (k Kind) String() string {
