@@ -111,6 +111,7 @@ const (
 	KindCheckpoint Kind = 6 // sealed snapshot of a merged tree
 	KindDevice     Kind = 7 // device record: name, public key
 	KindLocal      Kind = 8 // the client's local state (never on a mirror)
+	KindRevocation Kind = 9 // a device's revocation: where its journal ends
 )
 
 // Magic starts every object DVPC writes.

@@ -151,9 +151,10 @@ func (v *Volume) checkMeta(ctx context.Context, res *CheckResult) error {
 		"index/":       func(_ string, b []byte) error { _, err := pack.ParseIndex(v.keys.Meta, b); return err },
 		"checkpoints/": func(_ string, b []byte) error { _, err := v.parseCheckpoint(b); return err },
 		"devices/":     func(_ string, b []byte) error { _, err := ParseDevice(v.keys.Meta, b); return err },
+		"revoked/":     func(_ string, b []byte) error { _, err := v.checkRevocation(b); return err },
 		ConfigObject:   func(_ string, b []byte) error { return checkConfig(v.cfg.ID, v.keys.Meta, b) },
 	}
-	for _, prefix := range []string{"journal/", "index/", "checkpoints/", "devices/", ConfigObject} {
+	for _, prefix := range []string{"journal/", "index/", "checkpoints/", "devices/", "revoked/", ConfigObject} {
 		err := v.store.List(ctx, prefix, func(i blob.Info) error {
 			switch prefix {
 			case "journal/":

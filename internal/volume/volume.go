@@ -45,6 +45,7 @@ type Volume struct {
 
 	mu      sync.Mutex
 	devices map[dvpc.DeviceID]*Device
+	revoked map[dvpc.DeviceID]*Revocation
 	logs    map[dvpc.DeviceID]*devLog
 	index   *pack.Index
 	indexes map[dvpc.ObjectID]bool // index objects already read
@@ -79,6 +80,7 @@ func Open(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key, me Ide
 		now:      o.Now,
 		stateDir: o.StateDir,
 		devices:  map[dvpc.DeviceID]*Device{},
+		revoked:  map[dvpc.DeviceID]*Revocation{},
 		logs:     map[dvpc.DeviceID]*devLog{},
 		index:    pack.NewIndex(),
 		indexes:  map[dvpc.ObjectID]bool{},
@@ -109,6 +111,9 @@ func (v *Volume) Me() Identity { return v.me }
 func (v *Volume) Sync(ctx context.Context) error {
 	const op errors.Op = "volume.Sync"
 	if err := v.syncDevices(ctx); err != nil {
+		return errors.E(op, err)
+	}
+	if err := v.syncRevocations(ctx); err != nil {
 		return errors.E(op, err)
 	}
 	if err := v.syncCheckpoints(ctx); err != nil {
@@ -186,6 +191,9 @@ func (v *Volume) syncJournals(ctx context.Context) error {
 		}
 		if s.seq > seen[s.dev] {
 			seen[s.dev] = s.seq
+		}
+		if v.cutOff(s) {
+			return nil // signed after its device was revoked: not part of the volume
 		}
 		v.mu.Lock()
 		l := v.logs[s.dev]

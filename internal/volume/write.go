@@ -259,6 +259,9 @@ func (v *Volume) writeSegment(ctx context.Context, entries []journal.Entry) erro
 }
 
 func (v *Volume) writeOneSegment(ctx context.Context, entries []journal.Entry) error {
+	if err := v.errRevoked(); err != nil {
+		return err
+	}
 	v.mu.Lock()
 	l := v.logs[v.me.ID]
 	if l == nil {
