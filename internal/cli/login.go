@@ -62,7 +62,7 @@ func runLogin(ctx context.Context, env *Env, a *args) error {
 	if err != nil {
 		return err
 	}
-	master, err := volume.Unlock(ctx, root, pass)
+	master, err := volume.Unlock(ctx, root, pass, nil)
 	if err != nil {
 		return err
 	}

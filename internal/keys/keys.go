@@ -1,8 +1,13 @@
 // Package keys owns DVPC's key hierarchy: the passphrase is stretched with
 // Argon2id into an authentication key (for servers) and an unwrap key (never
-// leaves the PC); the unwrap key opens the account's master key; the master
-// key opens each volume's key; a volume key derives the subkeys that seal
-// data and metadata, key chunk ids and the chunker.
+// leaves the PC); the unwrap key, mixed with a key file when the account
+// asks for one, opens the account's master key; a one-time recovery code
+// opens it too; the master key opens each volume's key; a volume key
+// derives the subkeys that seal data and metadata, key chunk ids and the
+// chunker.
+//
+// The account envelope (account.go, recovery.go) is the one object of this
+// package that a mirror stores; its layout is in docs/FORMAT.md.
 //
 // It holds keys in memory only. It never writes a file, never logs, and
 // never returns a key that did not authenticate.
@@ -70,8 +75,11 @@ func Stretch(passphrase, salt []byte, p Params) Stretched {
 
 // Derive returns the subkey of k for the given purpose (HKDF-SHA256 with an
 // empty salt and the purpose as info).
-func Derive(k Key, purpose string) Key {
-	out, err := hkdf.Key(sha256.New, k[:], nil, purpose, Size)
+func Derive(k Key, purpose string) Key { return derive(k[:], purpose) }
+
+// derive is Derive for input key material of any length.
+func derive(ikm []byte, purpose string) Key {
+	out, err := hkdf.Key(sha256.New, ikm, nil, purpose, Size)
 	if err != nil {
 		panic(err)
 	}
@@ -81,10 +89,14 @@ func Derive(k Key, purpose string) Key {
 // New returns a fresh random key.
 func New() Key {
 	var k Key
-	if _, err := rand.Read(k[:]); err != nil {
+	mustRand(k[:])
+	return k
+}
+
+func mustRand(b []byte) {
+	if _, err := rand.Read(b); err != nil {
 		panic("keys: no randomness: " + err.Error())
 	}
-	return k
 }
 
 // Volume is the set of subkeys derived from one volume key.

@@ -3,6 +3,7 @@ package volume
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/hkdf"
 	"crypto/sha256"
 	"fmt"
 	"os"
@@ -40,6 +41,8 @@ const formatDoc = "../../docs/FORMAT.md"
 // The fixed inputs ("Fixed inputs" in the doc).
 var (
 	vecPassphrase = []byte("correct horse battery staple")
+	vecKeyFile    = byteSeq(0xc0, 32)
+	vecCode       = "01234-56789-ABCDE-FGHJK-MBNGR"
 	vecSalt       = [16]byte(byteSeq(0x00, 16))
 	vecMaster     = keys.Key(byteSeq(0x40, 32))
 	vecVolumeKey  = keys.Key(byteSeq(0x60, 32))
@@ -70,6 +73,38 @@ func blake3XOF(msg string, n int) []byte {
 	b := make([]byte, n)
 	h.Digest().Read(b)
 	return b
+}
+
+// hkdfKey is Derive for input key material of any length.
+func hkdfKey(ikm []byte, label string) keys.Key {
+	k, err := hkdf.Key(sha256.New, ikm, nil, label, keys.Size)
+	if err != nil {
+		panic(err)
+	}
+	return keys.Key(k)
+}
+
+// accountKeys are the keys of the account vector, derived as the doc says.
+type accountKeys struct {
+	seed, auth, unwrap, keyFileUnwrap keys.Key
+	code, codeAuth, codeUnwrap        keys.Key
+	codeID                            keys.SlotID
+}
+
+func vecAccountKeys() accountKeys {
+	p := keys.TestParams()
+	var k accountKeys
+	k.seed = keys.Key(argon2.IDKey(vecPassphrase, vecSalt[:], p.Time, p.MemoryKiB, p.Threads, keys.Size))
+	k.auth = keys.Derive(k.seed, "dvpc v1 auth")
+	k.unwrap = keys.Derive(k.seed, "dvpc v1 unwrap")
+	fileSum := sha256.Sum256(vecKeyFile)
+	k.keyFileUnwrap = hkdfKey(append(k.unwrap[:], fileSum[:]...), "dvpc v1 key file unwrap")
+	k.code = sha256.Sum256([]byte(strings.ReplaceAll(vecCode, "-", "")))
+	k.codeAuth = keys.Derive(k.code, "dvpc v1 recovery auth")
+	k.codeUnwrap = keys.Derive(k.code, "dvpc v1 recovery unwrap")
+	id := keys.Derive(k.code, "dvpc v1 recovery id")
+	copy(k.codeID[:], id[:])
+	return k
 }
 
 // nonceStream is the vectors' nonce source: the bytes next, next+1, ...
@@ -165,11 +200,16 @@ func (v *vectors) add(b *block) { v.blocks = append(v.blocks, b.String()) }
 
 func (v *vectors) keyBlock() {
 	var b block
-	p := keys.TestParams()
-	seed := keys.Key(argon2.IDKey(vecPassphrase, vecSalt[:], p.Time, p.MemoryKiB, p.Threads, keys.Size))
-	b.line("argon2id output: %x", seed)
-	b.line("auth key:        %x", keys.Derive(seed, "dvpc v1 auth"))
-	b.line("unwrap key:      %x", keys.Derive(seed, "dvpc v1 unwrap"))
+	k := vecAccountKeys()
+	b.line("argon2id output: %x", k.seed)
+	b.line("auth key:        %x", k.auth)
+	b.line("unwrap key:      %x", k.unwrap)
+	b.line("key file unwrap: %x", k.keyFileUnwrap)
+	b.line("recovery key:    %x", k.code)
+	b.line("recovery auth:   %x", k.codeAuth)
+	b.line("recovery hash:   %x", sha256.Sum256(k.codeAuth[:]))
+	b.line("recovery unwrap: %x", k.codeUnwrap)
+	b.line("recovery id:     %x", k.codeID[:])
 	for _, d := range []struct{ name, label string }{
 		{"data key:        ", "dvpc v1 data"},
 		{"meta key:        ", "dvpc v1 meta"},
@@ -202,10 +242,13 @@ func (v *vectors) xaesBlock() {
 }
 
 func (v *vectors) buildAccount() {
-	a := &keys.Account{Params: keys.TestParams(), Salt: vecSalt}
-	s := keys.Stretch(vecPassphrase, vecSalt[:], a.Params)
-	unwrap := seal.NewKey(s.Unwrap).WithNonces(nonces(dvpc.KindAccount))
-	a.Wrapped = unwrap.Seal(nil, vecMaster[:], []byte("dvpc account master key"))
+	k := vecAccountKeys()
+	pass := seal.NewKey(k.keyFileUnwrap).WithNonces(nonces(dvpc.KindAccount))
+	code := seal.NewKey(k.codeUnwrap).WithNonces(nonces(dvpc.KindAccount))
+	a := &keys.Account{Params: keys.TestParams(), Salt: vecSalt, Flags: keys.FlagKeyFile, Slots: []keys.Slot{
+		{Kind: keys.SlotPassphrase, Sealed: pass.Seal(nil, vecMaster[:], []byte("dvpc account master key"))},
+		{Kind: keys.SlotRecovery, ID: k.codeID, Sealed: code.Seal(nil, vecMaster[:], append([]byte("dvpc account recovery "), k.codeID[:]...))},
+	}}
 	v.account = a.Marshal()
 	var b block
 	b.object("account", AccountObject, v.account)
@@ -465,8 +508,16 @@ func (v *vectors) checkAccount(t *testing.T) {
 	if a.Params != keys.TestParams() || a.Salt != vecSalt {
 		t.Errorf("params %+v, salt %x", a.Params, a.Salt)
 	}
-	if m, err := a.Unlock(vecPassphrase); err != nil || m != vecMaster {
+	if m, err := a.Unlock(vecPassphrase, vecKeyFile); err != nil || m != vecMaster {
 		t.Errorf("unlock = %x, %v; want the master key", m, err)
+	}
+	if _, err := a.Unlock(vecPassphrase, nil); !errors.Is(err, errors.Permission) {
+		t.Errorf("unlock without the key file: err = %v, want Permission", err)
+	}
+	k := vecAccountKeys()
+	m, id, auth, err := a.UnlockRecovery(vecCode)
+	if err != nil || m != vecMaster || id != k.codeID || auth != k.codeAuth {
+		t.Errorf("recovery: master %x, slot %v, auth %x, %v", m, id, auth, err)
 	}
 	_, err = keys.ParseAccount(newerVersion(v.account))
 	wantVersionError(t, err)

@@ -26,13 +26,20 @@ const ConfigObject = "volume"
 // InitMirror makes a new account with one volume on an empty mirror. It
 // refuses a mirror that already holds an account.
 func InitMirror(ctx context.Context, root blob.Store, passphrase []byte, kdf keys.Params, name string, now time.Time) (*Config, keys.Key, error) {
+	acct, master, _ := keys.NewAccount(passphrase, nil, kdf)
+	return InitAccount(ctx, root, acct, master, name, now)
+}
+
+// InitAccount is InitMirror for an account envelope the caller made (with
+// a key file, or recovery codes): it writes a new volume under master, then
+// the envelope.
+func InitAccount(ctx context.Context, root blob.Store, acct *keys.Account, master keys.Key, name string, now time.Time) (*Config, keys.Key, error) {
 	const op errors.Op = "volume.Init"
 	if _, err := root.Stat(ctx, AccountObject); err == nil {
 		return nil, keys.Key{}, errors.E(op, errors.Exist, errors.Str("this mirror already holds a DVPC account: use 'dvpc login' to open it"))
 	} else if !errors.Is(err, errors.NotExist) {
 		return nil, keys.Key{}, errors.E(op, err)
 	}
-	acct, master := keys.NewAccount(passphrase, kdf)
 	cfg, vk, err := CreateVolume(ctx, root, master, name, chunk.DefaultParams(), now)
 	if err != nil {
 		return nil, keys.Key{}, err
@@ -57,21 +64,32 @@ func CreateVolume(ctx context.Context, root blob.Store, master keys.Key, name st
 	return cfg, vk, nil
 }
 
-// Unlock reads the account envelope of a mirror and opens the master key.
-func Unlock(ctx context.Context, root blob.Store, passphrase []byte) (keys.Key, error) {
-	const op errors.Op = "volume.Unlock"
+// Unlock reads the account envelope of a mirror and opens the master key
+// with the passphrase and, if the account requires one, the key file's
+// bytes (nil when it uses none).
+func Unlock(ctx context.Context, root blob.Store, passphrase, keyFile []byte) (keys.Key, error) {
+	acct, err := ReadAccount(ctx, root)
+	if err != nil {
+		return keys.Key{}, err
+	}
+	return acct.Unlock(passphrase, keyFile)
+}
+
+// ReadAccount reads and parses the account envelope of a mirror.
+func ReadAccount(ctx context.Context, root blob.Store) (*keys.Account, error) {
+	const op errors.Op = "volume.ReadAccount"
 	b, err := root.Get(ctx, AccountObject, 0, -1)
 	if errors.Is(err, errors.NotExist) {
-		return keys.Key{}, errors.E(op, errors.NotExist, errors.Str("no DVPC account on this mirror: is it the right folder? ('dvpc init' makes one)"))
+		return nil, errors.E(op, errors.NotExist, errors.Str("no DVPC account on this mirror: is it the right folder? ('dvpc init' makes one)"))
 	}
 	if err != nil {
-		return keys.Key{}, errors.E(op, err)
+		return nil, errors.E(op, err)
 	}
 	acct, err := keys.ParseAccount(b)
 	if err != nil {
-		return keys.Key{}, errors.E(op, AccountObject, err)
+		return nil, errors.E(op, AccountObject, err)
 	}
-	return acct.Unlock(passphrase)
+	return acct, nil
 }
 
 // Volumes lists the volumes of an account on a mirror.
