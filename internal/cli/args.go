@@ -13,7 +13,7 @@ type args struct {
 }
 
 // boolFlags take no value.
-var boolFlags = map[string]bool{"offline": true, "json": true, "r": true, "recursive": true, "read-data": true, "force": true, "h": true, "help": true}
+var boolFlags = map[string]bool{"offline": true, "json": true, "r": true, "recursive": true, "read-data": true, "force": true, "h": true, "help": true, "insecure-http": true, "no-signup": true, "no-key-file": true}
 
 func parseArgs(argv []string) (*args, error) {
 	a := &args{flags: map[string]string{}, used: map[string]bool{}}
@@ -84,4 +84,11 @@ func (a *args) arg(i int, def string) string {
 		return a.pos[i]
 	}
 	return def
+}
+
+// accept marks flags as known to a command that reads them later.
+func (a *args) accept(names ...string) {
+	for _, n := range names {
+		a.used[n] = true
+	}
 }

@@ -49,23 +49,32 @@ type command struct {
 
 func commands() map[string]*command {
 	return map[string]*command{
-		"init":    {"DIR [--name NAME] [--device NAME]", "create an account and a volume on a folder mirror (a USB drive, a NAS folder)", runInit},
-		"login":   {"DIR [--volume NAME] [--device NAME]", "open a mirror's volume on this PC with the passphrase", runLogin},
-		"import":  {"SRC [DEST]", "add a whole local folder to the volume (resumes if interrupted)", runImport},
-		"put":     {"LOCAL PATH", "store one local file as PATH", runPut},
-		"mkdir":   {"PATH", "make a folder (and missing parents)", runMkdir},
-		"mv":      {"SRC DST", "move or rename a file or folder", runMv},
-		"rm":      {"PATH [-r]", "remove a file, or a folder with -r", runRm},
-		"chmod":   {"MODE PATH", "set permission bits (octal, like 644)", runChmod},
-		"ls":      {"[PATH] [--at TIME] [--json]", "list a folder", runLs},
-		"cat":     {"PATH [--at TIME]", "write a file's content to standard output", runCat},
-		"find":    {"[PATH] [--at TIME] [--json]", "list every path under a folder", runFind},
-		"history": {"PATH [--json]", "every version of a file or folder: time, size, device", runHistory},
-		"diff":    {"PATH --from TIME [--to TIME]", "show how a text file changed between two moments", runDiff},
-		"restore": {"PATH --at TIME", "bring back PATH as it was, as a new version", runRestore},
-		"export":  {"DIR [--at TIME] [--path PATH]", "write the whole tree, as it was at TIME, to a local folder", runExport},
-		"check":   {"[--read-data] [--json]", "verify every object on the mirror and say what a bad one affects", runCheck},
-		"status":  {"[--json]", "show the volume, the mirror and this device", runStatus},
+		"init":           {"DIR [--name NAME] [--device NAME] [--key-file FILE]", "create an account and a volume on a folder mirror (a USB drive, a NAS folder)", runInit},
+		"login":          {"DIR | URL USER [--volume NAME] [--device NAME] [--otp CODE] [--key-file FILE] [--fingerprint FP]", "open a mirror's or a server's volume on this PC with the passphrase", runLogin},
+		"signup":         {"URL USER [--name VOLUME] [--device NAME] [--key-file FILE] [--fingerprint FP]", "create an account and its first volume on a dvpc server", runSignup},
+		"logout":         {"", "end this PC's login: its server token stops working", runLogout},
+		"serve":          {"[--listen ADDR] [--data DIR] [--tls-cert FILE --tls-key FILE] | account list|add|disable|enable|quota|recount", "run a DVPC server, or administer its accounts", runServe},
+		"devices":        {"[list] [--json] | revoke NAME", "list the account's devices, or revoke one", runDevices},
+		"volumes":        {"[list] | create NAME | rename OLD NEW | delete NAME | undelete NAME | use NAME", "manage the account's volumes", runVolumes},
+		"passphrase":     {"[--new-key-file FILE | --no-key-file] [--key-file FILE]", "change the passphrase (and the key file); the old one stops working", runPassphrase},
+		"recovery-codes": {"[--key-file FILE]", "print ten new one-time recovery codes (older ones stop working)", runRecoveryCodes},
+		"recover":        {"DIR | URL USER --code CODE", "set a new passphrase with a recovery code", runRecover},
+		"totp":           {"enable | confirm --otp CODE | disable --otp CODE", "turn the server's one-time-code login step on or off", runTOTP},
+		"import":         {"SRC [DEST]", "add a whole local folder to the volume (resumes if interrupted)", runImport},
+		"put":            {"LOCAL PATH", "store one local file as PATH", runPut},
+		"mkdir":          {"PATH", "make a folder (and missing parents)", runMkdir},
+		"mv":             {"SRC DST", "move or rename a file or folder", runMv},
+		"rm":             {"PATH [-r]", "remove a file, or a folder with -r", runRm},
+		"chmod":          {"MODE PATH", "set permission bits (octal, like 644)", runChmod},
+		"ls":             {"[PATH] [--at TIME] [--json]", "list a folder", runLs},
+		"cat":            {"PATH [--at TIME]", "write a file's content to standard output", runCat},
+		"find":           {"[PATH] [--at TIME] [--json]", "list every path under a folder", runFind},
+		"history":        {"PATH [--json]", "every version of a file or folder: time, size, device", runHistory},
+		"diff":           {"PATH --from TIME [--to TIME]", "show how a text file changed between two moments", runDiff},
+		"restore":        {"PATH --at TIME", "bring back PATH as it was, as a new version", runRestore},
+		"export":         {"DIR [--at TIME] [--path PATH]", "write the whole tree, as it was at TIME, to a local folder", runExport},
+		"check":          {"[--read-data] [--json]", "verify every object on the mirror and say what a bad one affects", runCheck},
+		"status":         {"[--json]", "show the volume, the mirror and this device", runStatus},
 	}
 }
 
@@ -112,7 +121,7 @@ func usage(w io.Writer, cmds map[string]*command) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n           %s\n", n, cmds[n].usage, cmds[n].help)
+		fmt.Fprintf(w, "  %-14s %s\n                 %s\n", n, cmds[n].usage, cmds[n].help)
 	}
 	fmt.Fprintln(w, "\nThe passphrase comes from DVPC_PASSPHRASE, --passphrase-file FILE, or a prompt.")
 	fmt.Fprintln(w, "TIME is RFC 3339, \"yesterday 09:00\", \"2h ago\", \"2026-11-20 14:00\".")

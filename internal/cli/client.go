@@ -28,15 +28,19 @@ import (
 // the volume key, so that commands do not ask for the passphrase each time:
 // it is as sensitive as the passphrase (see docs/SECURITY.md).
 type clientConfig struct {
-	Mirror     string       `json:"mirror"`
-	Volume     string       `json:"volume"`
-	VolumeName string       `json:"volume_name"`
-	VolumeKey  []byte       `json:"volume_key"`
-	Chunk      chunk.Params `json:"chunk"`
-	Created    time.Time    `json:"created"`
-	Device     string       `json:"device"`
-	DeviceName string       `json:"device_name"`
-	DeviceKey  []byte       `json:"device_key"` // Ed25519 seed
+	Mirror       string       `json:"mirror"` // a folder, or a server's URL
+	User         string       `json:"user,omitempty"`
+	Token        string       `json:"token,omitempty"`       // this device's server token
+	Fingerprint  string       `json:"fingerprint,omitempty"` // the pinned server certificate
+	InsecureHTTP bool         `json:"insecure_http,omitempty"`
+	Volume       string       `json:"volume"`
+	VolumeName   string       `json:"volume_name"`
+	VolumeKey    []byte       `json:"volume_key"`
+	Chunk        chunk.Params `json:"chunk"`
+	Created      time.Time    `json:"created"`
+	Device       string       `json:"device"`
+	DeviceName   string       `json:"device_name"`
+	DeviceKey    []byte       `json:"device_key"` // Ed25519 seed
 }
 
 func xdgDir(env *Env, key, fallback string) string {
@@ -120,12 +124,18 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := openMirror(c.Mirror)
-	if errors.Is(err, errors.NotExist) {
+	root, err := openConfigMirror(c)
+	if err == nil && isURL(c.Mirror) && !offline {
+		_, err = root.Get(ctx, volume.AccountObject, 0, 1) // a GET, so that a refusal says why
+		if err != nil && !errors.Is(err, errors.Unavailable) {
+			return nil, serverError(err, c.Mirror, c.User)
+		}
+	}
+	if errors.Is(err, errors.NotExist) || errors.Is(err, errors.Unavailable) {
 		// Unplugged or out of reach: what this PC knows stays readable;
 		// anything that needs the mirror fails with a clear error.
 		fmt.Fprintf(env.Stderr, "dvpc: the mirror %s is not reachable; working from what this PC knows\n", c.Mirror)
-		root, offline = blob.Unreachable("the mirror "+c.Mirror+" is not reachable (is the drive plugged in?); nothing was changed"), true
+		root, offline = blob.Unreachable("the mirror "+c.Mirror+" is not reachable (is the drive plugged in, is the network up?); nothing was changed"), true
 	} else if err != nil {
 		return nil, err
 	}
@@ -187,7 +197,7 @@ func passphrase(env *Env, a *args, confirm bool) ([]byte, error) {
 		return []byte(p), nil
 	}
 	in, ok := env.Stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(in.Fd())) {
+	if !ok || !isTerm(in) {
 		return nil, errors.E(errors.Invalid, errors.Str("no passphrase: set DVPC_PASSPHRASE, pass --passphrase-file FILE, or run on a terminal"))
 	}
 	fmt.Fprint(env.Stderr, "Passphrase: ")
@@ -232,3 +242,5 @@ func deviceName(a *args) string {
 	}
 	return strings.SplitN(h, ".", 2)[0]
 }
+
+func isTerm(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

@@ -15,6 +15,7 @@ import (
 func runInit(ctx context.Context, env *Env, a *args) error {
 	name := a.flag("name")
 	dev := deviceName(a)
+	a.accept("key-file")
 	if err := a.check(1, 1); err != nil {
 		return err
 	}
@@ -33,7 +34,12 @@ func runInit(ctx context.Context, env *Env, a *args) error {
 	if err != nil {
 		return err
 	}
-	cfg, vk, err := volume.InitMirror(ctx, root, pass, kdfParams(env), name, env.Now())
+	kf, err := makeKeyFile(env, a, "key-file")
+	if err != nil {
+		return err
+	}
+	acct, master, _ := keys.NewAccount(pass, kf, kdfParams(env))
+	cfg, vk, err := volume.InitAccount(ctx, root, acct, master, name, env.Now())
 	if err != nil {
 		return err
 	}
@@ -45,8 +51,15 @@ func runInit(ctx context.Context, env *Env, a *args) error {
 }
 
 func runLogin(ctx context.Context, env *Env, a *args) error {
+	if isURL(a.arg(0, "")) {
+		return loginRemote(ctx, env, a, a.arg(0, ""))
+	}
 	want := a.flag("volume")
 	dev := deviceName(a)
+	kf, err := readKeyFile(a, "key-file")
+	if err != nil {
+		return err
+	}
 	if err := a.check(1, 1); err != nil {
 		return err
 	}
@@ -62,34 +75,18 @@ func runLogin(ctx context.Context, env *Env, a *args) error {
 	if err != nil {
 		return err
 	}
-	master, err := volume.Unlock(ctx, root, pass, nil)
+	master, err := volume.Unlock(ctx, root, pass, kf)
 	if err != nil {
 		return err
 	}
-	cfgs, vks, err := volume.Volumes(ctx, root, master)
+	cfg, vk, err := pickVolume(ctx, root, master, want)
 	if err != nil {
 		return err
 	}
-	pick := -1
-	for i, c := range cfgs {
-		if want == "" && len(cfgs) == 1 || c.Name == want || c.ID.String() == want {
-			pick = i
-		}
-	}
-	if pick < 0 {
-		names := ""
-		for _, c := range cfgs {
-			names += " " + c.Name
-		}
-		if len(cfgs) == 0 {
-			return errors.E(errors.NotExist, errors.Str("the account has no volume on this mirror"))
-		}
-		return errors.E(errors.NotExist, errors.Str("choose a volume with --volume NAME; this mirror has:"+names))
-	}
-	if err := loginDevice(ctx, env, root, path, cfgs[pick], vks[pick], dev); err != nil {
+	if err := loginDevice(ctx, env, root, path, cfg, vk, dev); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Logged in to volume %q on %s as device %q.\n", cfgs[pick].Name, path, dev)
+	fmt.Fprintf(env.Stdout, "Logged in to volume %q on %s as device %q.\n", cfg.Name, path, dev)
 	return nil
 }
 

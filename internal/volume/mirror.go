@@ -152,3 +152,12 @@ func Register(ctx context.Context, root blob.Store, vol dvpc.VolumeID, vk keys.K
 	}
 	return nil
 }
+
+// WriteConfig replaces a volume's config (to rename it), sealed under its
+// key as before.
+func WriteConfig(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key) error {
+	if err := root.Put(ctx, volumePrefix(cfg.ID)+ConfigObject, cfg.Marshal(keys.ForVolume(vk).Meta)); err != nil {
+		return errors.E(errors.Op("volume.WriteConfig"), err)
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package server
+
+import (
+	stderrors "errors"
+	"net/http"
+
+	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/errors"
+)
+
+type objectJSON struct {
+	Name  string `json:"name"`
+	Size  int64  `json:"size"`
+	MTime string `json:"mtime"`
+}
+
+type listResp struct {
+	Objects []objectJSON `json:"objects"`
+	More    bool         `json:"more"`
+}
+
+// errPageFull stops a listing once a page is full.
+var errPageFull = errors.Str("page full")
+
+// list answers one page of the account's objects under a prefix. The
+// folder mirror lists in lexical order; names up to after are skipped,
+// and the walk stops one name past the page.
+func (s *Server) list(w http.ResponseWriter, r *http.Request, ses *session) error {
+	q, err := parseListQuery(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	release, err := s.acquire(r.Context())
+	if err != nil {
+		return err
+	}
+	defer release()
+	st, err := s.store(ses.account.ID)
+	if err != nil {
+		return err
+	}
+	out := listResp{Objects: make([]objectJSON, 0, min(q.limit, 256))}
+	err = st.List(r.Context(), q.prefix, func(info blob.Info) error {
+		if info.Name <= q.after {
+			return nil
+		}
+		if len(out.Objects) == q.limit {
+			out.More = true
+			return errPageFull
+		}
+		out.Objects = append(out.Objects, objectJSON{info.Name, info.Size, timeJSON(info.ModTime)})
+		return nil
+	})
+	if err != nil && !stderrors.Is(err, errPageFull) {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
