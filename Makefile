@@ -21,6 +21,7 @@ FUZZ_TARGETS = \
 	./internal/volume:FuzzDecodeState \
 	./internal/volume:FuzzParseCheckpoint \
 	./internal/volume:FuzzParseRevocation \
+	./internal/volume:FuzzParseKeyShare \
 	./internal/keys:FuzzParseRecoveryCode \
 	./internal/totp:FuzzDecode \
 	./internal/totp:FuzzVerify \

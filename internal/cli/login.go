@@ -93,7 +93,7 @@ func runLogin(ctx context.Context, env *Env, a *args) error {
 // loginDevice registers a new device for this PC and saves the login.
 func loginDevice(ctx context.Context, env *Env, root blob.Store, path string, cfg *volume.Config, vk keys.Key, name string) error {
 	id := volume.NewIdentity(name)
-	if err := volume.Register(ctx, root, cfg.ID, vk, id, env.Now()); err != nil {
+	if err := volume.Register(ctx, root, cfg, vk, id, env.Now()); err != nil {
 		return err
 	}
 	return saveConfig(env, &clientConfig{

@@ -144,7 +144,7 @@ func runVolumes(ctx context.Context, env *Env, a *args) error {
 		if err != nil {
 			return err
 		}
-		if err := volume.Register(ctx, root, cfg.ID, vk, configIdentity(c), env.Now()); err != nil {
+		if err := volume.Register(ctx, root, cfg, vk, configIdentity(c), env.Now()); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "Created volume %q; 'dvpc volumes use %s' switches this PC to it.\n", name, name)
@@ -229,10 +229,11 @@ func runDevices(ctx context.Context, env *Env, a *args) error {
 		}
 		return listDevices(ctx, env, a)
 	case sub == "revoke":
+		a.accept("key-file")
 		if err := a.check(2, 2); err != nil {
 			return err
 		}
-		return revokeDevice(ctx, env, a.arg(1, ""))
+		return revokeDevice(ctx, env, a, a.arg(1, ""))
 	}
 	return usagef("unknown devices command %q", sub)
 }
@@ -303,14 +304,26 @@ func listDevices(ctx context.Context, env *Env, a *args) error {
 
 // revokeDevice revokes a device by name or id: on a server its token
 // first, so it can write nothing more; then in the volume, so that no
-// device accepts a later journal segment it signs.
-func revokeDevice(ctx context.Context, env *Env, which string) error {
+// device accepts a later journal segment it signs; then it rotates the
+// volume's keys, so that what is written from now on is sealed under a key
+// generation the revoked device never receives. The rotation needs the
+// passphrase (the new key is wrapped under the master key for later
+// logins), asked for first so that nothing is half done.
+func revokeDevice(ctx context.Context, env *Env, a *args, which string) error {
 	c, err := loadConfig(env)
 	if err != nil {
 		return err
 	}
 	if which == c.Device || which == c.DeviceName {
 		return errors.E(errors.Invalid, which, errors.Str("that is this PC: revoke it from another device ('dvpc logout' ends this login)"))
+	}
+	root, err := openConfigMirror(c)
+	if err != nil {
+		return err
+	}
+	_, master, _, err := unlockAccount(ctx, env, a, root)
+	if err != nil {
+		return err
 	}
 	var devID string
 	if isURL(c.Mirror) {
@@ -372,6 +385,17 @@ func revokeDevice(ctx context.Context, env *Env, which string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Revoked device %s: its journal ends at segment %d; nothing it signs later is accepted.\n", which, r.Seq)
+	rot, err := s.vol.Rotate(ctx, master)
+	if err != nil {
+		return errors.E(errors.Str("the device is revoked, but rotating the volume's keys failed (run 'dvpc devices revoke "+which+"' again)"), err)
+	}
+	var names []string
+	for _, d := range rot.Shared {
+		names = append(names, d.Name)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(env.Stdout, "Rotated the volume's keys to generation %d: new data is sealed under a key that %s does not have; shared with %d device(s): %s.\n",
+		rot.Gen, which, len(names), strings.Join(names, ", "))
 	return nil
 }
 

@@ -244,7 +244,7 @@ func pickVolume(ctx context.Context, root blob.Store, master keys.Key, want stri
 
 // registerDevice records the device in the volume and saves the login.
 func registerDevice(ctx context.Context, env *Env, root blob.Store, c *clientConfig, cfg *volume.Config, vk keys.Key, id volume.Identity) error {
-	if err := volume.Register(ctx, root, cfg.ID, vk, id, env.Now()); err != nil {
+	if err := volume.Register(ctx, root, cfg, vk, id, env.Now()); err != nil {
 		return err
 	}
 	c.Volume, c.VolumeName, c.VolumeKey = cfg.ID.String(), cfg.Name, vk[:]

@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"io"
 	"log/slog"
@@ -20,6 +24,7 @@ import (
 
 	"github.com/dvpc/dvpc/internal/server"
 	"github.com/dvpc/dvpc/internal/totp"
+	"github.com/dvpc/dvpc/internal/volume"
 )
 
 // startServer runs a real dvpc server on a loopback port for the test.
@@ -291,4 +296,78 @@ func writeSelfSigned(t *testing.T, certFile, keyFile string) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Everything a server keeps (its database, the account folders, the TLS
+// key) lets no one read a file, a file name or a key without brute-forcing
+// the passphrase through Argon2id: none of them appears in any form, and
+// the database holds only a hash of the auth key.
+func TestServerHoldsNoSecrets(t *testing.T) {
+	data := t.TempDir()
+	srv := startServer(t, data)
+	a := newPC(t)
+	pass := "correct horse battery"
+	a.ok("signup", srv.URL(), "dave")
+	secretName, secretText := "plans-for-the-moon-landing.txt", "the moon is made of cheese, says dave"
+	src := writeFiles(t, map[string]string{secretName: secretText, "more/" + secretName: strings.Repeat(secretText, 100)})
+	a.ok("import", src, "/private")
+	a.ok("recovery-codes")
+
+	c, err := loadConfig(a.environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := openConfigMirror(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, err := volume.ReadAccount(context.Background(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := acct.Stretch([]byte(pass))
+	master, err := acct.UnlockWith(st.Unwrap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authHash := sha256.Sum256(st.Auth[:])
+	secrets := map[string][]byte{
+		"passphrase": []byte(pass), "file name": []byte(secretName), "file text": []byte(secretText),
+		"volume key": c.VolumeKey, "device key": c.DeviceKey, "master key": master[:],
+		"auth key": st.Auth[:], "unwrap key": st.Unwrap[:], "token": []byte(c.Token),
+	}
+	var forms [][2]string
+	for what, s := range secrets {
+		forms = append(forms, [2]string{what, string(s)}, [2]string{what + " (hex)", hex.EncodeToString(s)},
+			[2]string{what + " (base64)", base64.StdEncoding.EncodeToString(s)}, [2]string{what + " (base64url)", base64.RawURLEncoding.EncodeToString(s)})
+	}
+	files, sawHash := 0, false
+	err = filepath.WalkDir(data, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, f := range forms {
+			if bytes.Contains(b, []byte(f[1])) {
+				t.Errorf("%s holds the %s", p, f[0])
+			}
+		}
+		sawHash = sawHash || bytes.Contains(b, authHash[:])
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 10 || !sawHash {
+		t.Fatalf("looked at %d files; found the auth key's hash: %v (the test looks in the wrong place)", files, sawHash)
+	}
+}
+
+// environ is the pc's environment as the CLI sees it.
+func (p *pc) environ() *Env {
+	return &Env{Getenv: func(k string) string { return p.env[k] }, Now: time.Now}
 }

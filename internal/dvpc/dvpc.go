@@ -9,6 +9,7 @@ package dvpc
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 )
@@ -103,15 +104,16 @@ type Kind byte
 
 // The object kinds. docs/FORMAT.md describes each byte by byte.
 const (
-	KindAccount    Kind = 1 // key envelope: passphrase → master key
-	KindVolume     Kind = 2 // volume config: wrapped volume key, parameters
-	KindPack       Kind = 3 // pack of sealed chunks with a sealed header
-	KindIndex      Kind = 4 // chunk id → pack, offset, length
-	KindSegment    Kind = 5 // signed, sealed journal segment
-	KindCheckpoint Kind = 6 // sealed snapshot of a merged tree
-	KindDevice     Kind = 7 // device record: name, public key
-	KindLocal      Kind = 8 // the client's local state (never on a mirror)
-	KindRevocation Kind = 9 // a device's revocation: where its journal ends
+	KindAccount    Kind = 1  // key envelope: passphrase → master key
+	KindVolume     Kind = 2  // volume config: wrapped volume key, parameters
+	KindPack       Kind = 3  // pack of sealed chunks with a sealed header
+	KindIndex      Kind = 4  // chunk id → pack, offset, length
+	KindSegment    Kind = 5  // signed, sealed journal segment
+	KindCheckpoint Kind = 6  // sealed snapshot of a merged tree
+	KindDevice     Kind = 7  // device record: name, public key
+	KindLocal      Kind = 8  // the client's local state (never on a mirror)
+	KindRevocation Kind = 9  // a device's revocation: where its journal ends
+	KindKeyShare   Kind = 10 // a key generation sealed to one device
 )
 
 // Magic starts every object DVPC writes.
@@ -149,6 +151,44 @@ func ParseHeader(b []byte, want Kind) ([]byte, error) {
 		return nil, &HeaderError{Reason: fmt.Sprintf("object kind %d where kind %d was expected", b[5], want)}
 	}
 	return b[HeaderSize:], nil
+}
+
+// GenSize is the size of the key generation that follows the common header
+// of every sealed object of a volume: a uint32, big-endian, 1 for the key
+// the volume was created with. It says which generation's keys open the
+// object.
+const GenSize = 4
+
+// AppendGenHeader appends the common header for kind and the key
+// generation gen to b.
+func AppendGenHeader(b []byte, k Kind, gen uint32) []byte {
+	return binary.BigEndian.AppendUint32(AppendHeader(b, k), gen)
+}
+
+// ParseGenHeader checks the common header of b and returns the key
+// generation that follows it, and the rest.
+func ParseGenHeader(b []byte, want Kind) (uint32, []byte, error) {
+	rest, err := ParseHeader(b, want)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(rest) < GenSize {
+		return 0, nil, &HeaderError{Reason: "object too short for its key generation"}
+	}
+	gen := binary.BigEndian.Uint32(rest)
+	if gen == 0 {
+		return 0, nil, &HeaderError{Reason: "bad key generation 0"}
+	}
+	return gen, rest[GenSize:], nil
+}
+
+// Gen returns the key generation of an object with a generation header
+// without checking anything else, or 0 when b is too short.
+func Gen(b []byte) uint32 {
+	if len(b) < HeaderSize+GenSize {
+		return 0
+	}
+	return binary.BigEndian.Uint32(b[HeaderSize:])
 }
 
 // ChecksumSize is the size of the checksum that ends the objects that are

@@ -6,10 +6,11 @@
 // "journal/<device id>/<seq, 16 hex digits>-<SHA-256 of its bytes>":
 //
 //	header     "DVPC" version kind(5)                6 bytes
+//	gen        key generation, uint32 BE              4 bytes
 //	device     device id                             16 bytes
 //	seq        uint64 BE, 1 for a device's first     8 bytes
 //	prev       SHA-256 of the device's segment seq-1 32 bytes (zero for seq 1)
-//	sealed     seal(meta, body, ad = "dvpc segment" || the 62 bytes above)
+//	sealed     seal(meta, body, ad = "dvpc segment" || the 66 bytes above)
 //	signature  Ed25519 by the device's key over every byte before it, 64 bytes
 //
 // The body is a compression tag (0 none, 1 zstd) followed by the (compressed)

@@ -30,7 +30,7 @@ func sampleSegment() *Segment {
 
 func TestSegmentRoundTrip(t *testing.T) {
 	s := sampleSegment()
-	b := s.Marshal(testMeta, testPriv)
+	b := s.Marshal(testMeta, 1, testPriv)
 	got, err := Parse(testMeta, testPub, b)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 }
 
 func TestSegmentDetectsEveryFlippedByte(t *testing.T) {
-	b := sampleSegment().Marshal(testMeta, testPriv)
+	b := sampleSegment().Marshal(testMeta, 1, testPriv)
 	for i := range b {
 		bad := bytes.Clone(b)
 		bad[i] ^= 0x10
@@ -54,7 +54,7 @@ func TestSegmentDetectsEveryFlippedByte(t *testing.T) {
 }
 
 func TestSegmentWrongSigner(t *testing.T) {
-	b := sampleSegment().Marshal(testMeta, testPriv)
+	b := sampleSegment().Marshal(testMeta, 1, testPriv)
 	other, _, _ := ed25519.GenerateKey(nil)
 	if _, err := Parse(testMeta, other, b); !errors.Is(err, errors.Corrupt) {
 		t.Fatalf("err = %v, want Corrupt", err)
@@ -88,7 +88,7 @@ func TestHLC(t *testing.T) {
 }
 
 func FuzzParseSegment(f *testing.F) {
-	f.Add(sampleSegment().Marshal(testMeta, testPriv))
+	f.Add(sampleSegment().Marshal(testMeta, 1, testPriv))
 	f.Add([]byte("DVPC\x01\x05"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ParseHead(b)

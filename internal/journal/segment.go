@@ -21,7 +21,7 @@ type Segment struct {
 }
 
 const (
-	fixedSize = dvpc.HeaderSize + 16 + 8 + 32
+	fixedSize = dvpc.HeaderSize + dvpc.GenSize + 16 + 8 + 32
 	sigSize   = ed25519.SignatureSize
 	// MaxSegment bounds a segment object and its decoded body.
 	MaxSegment = 256 << 20
@@ -37,9 +37,10 @@ func Name(dev dvpc.DeviceID, seq uint64, id dvpc.ObjectID) string {
 	return fmt.Sprintf("journal/%s/%016x-%s", dev, seq, id)
 }
 
-// Marshal seals and signs the segment.
-func (s *Segment) Marshal(meta *seal.Key, sign ed25519.PrivateKey) []byte {
-	b := dvpc.AppendHeader(make([]byte, 0, 1024), dvpc.KindSegment)
+// Marshal seals the segment with meta, the meta key of key generation gen,
+// and signs it.
+func (s *Segment) Marshal(meta *seal.Key, gen uint32, sign ed25519.PrivateKey) []byte {
+	b := dvpc.AppendGenHeader(make([]byte, 0, 1024), dvpc.KindSegment, gen)
 	b = append(b, s.Device[:]...)
 	b = binary.BigEndian.AppendUint64(b, s.Seq)
 	b = append(b, s.Prev[:]...)
@@ -58,6 +59,7 @@ func (s *Segment) Marshal(meta *seal.Key, sign ed25519.PrivateKey) []byte {
 // Head is the unsealed, unverified fixed part of a segment: enough to look
 // up the signer's key.
 type Head struct {
+	Gen    uint32 // the key generation that sealed it
 	Device dvpc.DeviceID
 	Seq    uint64
 	Prev   dvpc.ObjectID
@@ -66,14 +68,14 @@ type Head struct {
 // ParseHead reads the fixed part of a segment without checking anything else.
 func ParseHead(b []byte) (Head, error) {
 	const op errors.Op = "journal.ParseHead"
-	rest, err := dvpc.ParseHeader(b, dvpc.KindSegment)
+	gen, rest, err := dvpc.ParseGenHeader(b, dvpc.KindSegment)
 	if err != nil {
 		return Head{}, errors.E(op, err)
 	}
 	if len(b) < fixedSize+seal.Overhead+sigSize || len(b) > MaxSegment {
 		return Head{}, errors.E(op, errors.Corrupt, errors.Str("segment has an impossible size"))
 	}
-	var h Head
+	h := Head{Gen: gen}
 	copy(h.Device[:], rest[:16])
 	h.Seq = binary.BigEndian.Uint64(rest[16:24])
 	copy(h.Prev[:], rest[24:56])
@@ -84,7 +86,8 @@ func ParseHead(b []byte) (Head, error) {
 }
 
 // Parse verifies a segment's signature with the device's public key, opens
-// it, and decodes its entries.
+// it with meta, the meta key of its key generation (Head.Gen), and decodes
+// its entries.
 func Parse(meta *seal.Key, pub ed25519.PublicKey, b []byte) (*Segment, error) {
 	const op errors.Op = "journal.Parse"
 	h, err := ParseHead(b)

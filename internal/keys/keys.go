@@ -99,8 +99,14 @@ func mustRand(b []byte) {
 	}
 }
 
-// Volume is the set of subkeys derived from one volume key.
+// Volume is the set of subkeys of one key generation of a volume. A volume
+// starts with generation 1, its volume key; revoking a device adds a
+// generation with a fresh random key. Data and Meta come from the
+// generation's key; ChunkID, Gear and Local always come from generation 1,
+// so that chunk ids and boundaries, and with them dedup, stay the same
+// across generations.
 type Volume struct {
+	Gen     uint32    // the key generation, from 1
 	Data    *seal.Key // seals chunks
 	Meta    *seal.Key // seals pack headers, index, journal, checkpoints, device records
 	ChunkID Key       // keys the BLAKE3 hash that names chunks
@@ -108,13 +114,24 @@ type Volume struct {
 	Local   *seal.Key // seals the client's local state on a PC
 }
 
-// ForVolume derives a volume's subkeys from its key.
+// ForVolume derives a volume's subkeys from its key: key generation 1.
 func ForVolume(k Key) *Volume {
 	return &Volume{
+		Gen:     1,
 		Data:    seal.NewKey(Derive(k, "dvpc v1 data")),
 		Meta:    seal.NewKey(Derive(k, "dvpc v1 meta")),
 		ChunkID: Derive(k, "dvpc v1 chunk id"),
 		Gear:    Derive(k, "dvpc v1 chunker gear"),
 		Local:   seal.NewKey(Derive(k, "dvpc v1 local state")),
 	}
+}
+
+// Generation returns the subkeys of key generation gen, whose key is k: Data
+// and Meta derived from k, the rest those of v (generation 1).
+func (v *Volume) Generation(gen uint32, k Key) *Volume {
+	g := *v
+	g.Gen = gen
+	g.Data = seal.NewKey(Derive(k, "dvpc v1 data"))
+	g.Meta = seal.NewKey(Derive(k, "dvpc v1 meta"))
+	return &g
 }

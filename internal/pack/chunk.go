@@ -22,10 +22,16 @@ const (
 // reader allocate without limit.
 const MaxChunk = 64 << 20
 
-// Codec seals and opens chunks of one volume. It is safe for concurrent use.
+// Codec seals and opens chunks of one volume under one key generation. It
+// is safe for concurrent use.
 type Codec struct {
 	keys *keys.Volume
 	ids  *chunk.IDKey
+	z    *zcodec
+}
+
+// zcodec is what the codecs of a volume's generations share.
+type zcodec struct {
 	enc  *zstd.Encoder
 	dec  *zstd.Decoder
 	bufs sync.Pool
@@ -45,8 +51,15 @@ func NewCodec(k *keys.Volume) *Codec {
 	if err != nil {
 		panic(err)
 	}
-	return &Codec{keys: k, ids: chunk.NewIDKey(k.ChunkID), enc: enc, dec: dec}
+	return &Codec{keys: k, ids: chunk.NewIDKey(k.ChunkID), z: &zcodec{enc: enc, dec: dec}}
 }
+
+// WithKeys returns a codec that shares c's compressors and chunk ids but
+// seals and opens under k's data key: another key generation of the volume.
+func (c *Codec) WithKeys(k *keys.Volume) *Codec { return &Codec{keys: k, ids: c.ids, z: c.z} }
+
+// Gen is the key generation the codec seals under.
+func (c *Codec) Gen() uint32 { return c.keys.Gen }
 
 // ID returns the chunk id of data.
 func (c *Codec) ID(data []byte) dvpc.ChunkID { return c.ids.Sum(data) }
@@ -59,20 +72,20 @@ const minCompress = 64
 // Seal appends the sealed form of the chunk data with the given id to dst.
 // It compresses with zstd (level 3) when that saves at least 1/64.
 func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
-	bp, _ := c.bufs.Get().(*[]byte)
+	bp, _ := c.z.bufs.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
 	}
 	body := append((*bp)[:0], compZstd)
 	if len(data) >= minCompress {
-		body = c.enc.EncodeAll(data, body)
+		body = c.z.enc.EncodeAll(data, body)
 	}
 	if len(data) < minCompress || len(body)-1 >= len(data)-len(data)/64 {
 		body = append(append(body[:0], compNone), data...)
 	}
 	dst = c.keys.Data.Seal(dst, body, chunkAD(id))
 	*bp = body
-	c.bufs.Put(bp)
+	c.z.bufs.Put(bp)
 	return dst
 }
 
@@ -92,7 +105,7 @@ func (c *Codec) Open(dst []byte, id dvpc.ChunkID, sealed []byte) ([]byte, error)
 	case compNone:
 		dst = append(dst, body[1:]...)
 	case compZstd:
-		dst, err = c.dec.DecodeAll(body[1:], dst)
+		dst, err = c.z.dec.DecodeAll(body[1:], dst)
 		if err != nil {
 			return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), err)
 		}

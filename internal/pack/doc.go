@@ -4,6 +4,7 @@
 // A pack is one immutable object, named by the SHA-256 of its bytes:
 //
 //	header   "DVPC" version kind(3)                      6 bytes
+//	gen      key generation of its keys, uint32 BE       4 bytes
 //	blobs    sealed chunk 0 || sealed chunk 1 || ...
 //	trailer  seal(meta, pack header, ad = "dvpc pack header")
 //	length   uint32 BE, the length of the sealed trailer
@@ -18,8 +19,9 @@
 // sealed length (uvarint), plaintext length (uvarint).
 //
 // An index object is seal(meta, body, ad = "dvpc index") after the common
-// header (kind 4); its body is: pack count (uvarint), then per pack: pack id
-// (32 bytes) and the pack header's chunk list. Index objects are named by
+// header (kind 4) and its key generation (uint32 BE); its body is: pack
+// count (uvarint), then per pack: pack id (32 bytes), the pack's key
+// generation (uvarint) and the pack header's chunk list. Index objects are named by
 // the SHA-256 of their bytes. The union of all index objects is the index;
 // it can be rebuilt from the packs' own headers.
 //

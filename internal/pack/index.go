@@ -14,28 +14,29 @@ type Location struct {
 	Offset uint32
 	Length uint32
 	Raw    uint32
+	Gen    uint32 // the key generation that sealed the pack
 }
 
 // Index maps chunk ids to their locations. It is safe for concurrent use.
 type Index struct {
 	mu     sync.RWMutex
 	chunks map[dvpc.ChunkID]Location
-	packs  map[dvpc.ObjectID][]Entry
+	packs  map[dvpc.ObjectID]PackEntries
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{chunks: map[dvpc.ChunkID]Location{}, packs: map[dvpc.ObjectID][]Entry{}}
+	return &Index{chunks: map[dvpc.ChunkID]Location{}, packs: map[dvpc.ObjectID]PackEntries{}}
 }
 
 // Add records a pack's chunks.
-func (x *Index) Add(p dvpc.ObjectID, es []Entry) {
+func (x *Index) Add(p PackEntries) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.packs[p] = es
-	for _, e := range es {
+	x.packs[p.Pack] = p
+	for _, e := range p.Entries {
 		if _, ok := x.chunks[e.ID]; !ok {
-			x.chunks[e.ID] = Location{Pack: p, Offset: e.Offset, Length: e.Length, Raw: e.Raw}
+			x.chunks[e.ID] = Location{Pack: p.Pack, Offset: e.Offset, Length: e.Length, Raw: e.Raw, Gen: p.Gen}
 		}
 	}
 }
@@ -56,12 +57,12 @@ func (x *Index) Has(p dvpc.ObjectID) bool {
 	return ok
 }
 
-// Packs calls fn for each pack and its chunks.
-func (x *Index) Packs(fn func(dvpc.ObjectID, []Entry)) {
+// Packs calls fn for each pack.
+func (x *Index) Packs(fn func(PackEntries)) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	for p, es := range x.packs {
-		fn(p, es)
+	for _, p := range x.packs {
+		fn(p)
 	}
 }
 
@@ -77,12 +78,14 @@ const indexAD = "dvpc index"
 // PackEntries is one pack's part of an index object.
 type PackEntries struct {
 	Pack    dvpc.ObjectID
+	Gen     uint32 // the key generation that sealed the pack
 	Entries []Entry
 }
 
-// MarshalIndex encodes and seals an index object.
-func MarshalIndex(meta *seal.Key, packs []PackEntries) []byte {
-	return meta.Seal(dvpc.AppendHeader(nil, dvpc.KindIndex), EncodeIndex(packs), []byte(indexAD))
+// MarshalIndex encodes an index object and seals it with meta, the meta key
+// of key generation gen.
+func MarshalIndex(meta *seal.Key, gen uint32, packs []PackEntries) []byte {
+	return meta.Seal(dvpc.AppendGenHeader(nil, dvpc.KindIndex, gen), EncodeIndex(packs), []byte(indexAD))
 }
 
 // EncodeIndex encodes the plaintext body of an index object.
@@ -91,15 +94,17 @@ func EncodeIndex(packs []PackEntries) []byte {
 	body = appendUvarint(body, uint64(len(packs)))
 	for _, p := range packs {
 		body = append(body, p.Pack[:]...)
+		body = appendUvarint(body, uint64(p.Gen))
 		body = appendEntries(body, p.Entries)
 	}
 	return body
 }
 
-// ParseIndex opens and decodes an index object.
+// ParseIndex opens and decodes an index object; meta is the meta key of its
+// key generation (bytes 6-9).
 func ParseIndex(meta *seal.Key, b []byte) ([]PackEntries, error) {
 	const op errors.Op = "pack.ParseIndex"
-	sealed, err := dvpc.ParseHeader(b, dvpc.KindIndex)
+	_, sealed, err := dvpc.ParseGenHeader(b, dvpc.KindIndex)
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
@@ -117,7 +122,7 @@ func ParseIndex(meta *seal.Key, b []byte) ([]PackEntries, error) {
 // DecodeIndex decodes the plaintext body of an index object.
 func DecodeIndex(body []byte) ([]PackEntries, error) {
 	n, k := uvarint(body)
-	if k <= 0 || n > uint64(len(body))/33 {
+	if k <= 0 || n > uint64(len(body))/34 {
 		return nil, errors.Str("bad pack count")
 	}
 	body = body[k:]
@@ -127,8 +132,13 @@ func DecodeIndex(body []byte) ([]PackEntries, error) {
 			return nil, errors.Str("truncated index")
 		}
 		copy(packs[i].Pack[:], body)
+		gen, k := uvarint(body[32:])
+		if k <= 0 || gen == 0 || gen > 1<<32-1 {
+			return nil, errors.Str("bad pack key generation")
+		}
+		packs[i].Gen = uint32(gen)
 		var err error
-		if packs[i].Entries, body, err = parseEntries(body[32:], MaxSize); err != nil {
+		if packs[i].Entries, body, err = parseEntries(body[32+k:], MaxSize); err != nil {
 			return nil, err
 		}
 	}

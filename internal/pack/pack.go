@@ -38,19 +38,20 @@ type Writer struct {
 }
 
 // NewWriter returns a writer that builds the pack in memory and seals its
-// header with meta. Finish returns the pack.
-func NewWriter(meta *seal.Key) *Writer {
+// header with meta, the meta key of key generation gen (the generation
+// whose data key seals the chunks). Finish returns the pack.
+func NewWriter(meta *seal.Key, gen uint32) *Writer {
 	buf := bytes.NewBuffer(make([]byte, 0, TargetSize+TargetSize/8))
-	w := NewStreamWriter(meta, buf)
+	w := NewStreamWriter(meta, gen, buf)
 	w.buf = buf
 	return w
 }
 
 // NewStreamWriter returns a writer that writes the pack to out as chunks
 // are added. Close writes the header.
-func NewStreamWriter(meta *seal.Key, out io.Writer) *Writer {
+func NewStreamWriter(meta *seal.Key, gen uint32, out io.Writer) *Writer {
 	w := &Writer{meta: meta, out: out}
-	w.write(dvpc.AppendHeader(nil, dvpc.KindPack))
+	w.write(dvpc.AppendGenHeader(nil, dvpc.KindPack, gen))
 	return w
 }
 
@@ -130,7 +131,7 @@ func parseEntries(b []byte, packSize int64) ([]Entry, []byte, error) {
 			}
 			v[j], b = x, b[k:]
 		}
-		if v[0] < dvpc.HeaderSize || v[1] < seal.Overhead || v[2] > MaxChunk ||
+		if v[0] < FirstChunk || v[1] < seal.Overhead || v[2] > MaxChunk ||
 			(packSize >= 0 && v[0]+v[1] > uint64(packSize)) {
 			return nil, nil, errors.Str("chunk location outside its pack")
 		}
@@ -139,19 +140,24 @@ func parseEntries(b []byte, packSize int64) ([]Entry, []byte, error) {
 	return es, b, nil
 }
 
+// FirstChunk is the offset of a pack's first chunk: after the common header
+// and the key generation.
+const FirstChunk = dvpc.HeaderSize + dvpc.GenSize
+
 // TrailerSize is how many bytes at the end of a pack hold the length of its
 // sealed header.
 const TrailerSize = 4
 
 // ParseHeader opens a pack's sealed header given the pack's tail: at least
-// the sealed header and the 4-byte length, and the pack's total size.
+// the sealed header and the 4-byte length, and the pack's total size. meta
+// is the meta key of the pack's key generation (bytes 6-9 of the pack).
 func ParseHeader(meta *seal.Key, tail []byte, packSize int64) ([]Entry, error) {
 	const op errors.Op = "pack.ParseHeader"
 	if len(tail) < TrailerSize {
 		return nil, errors.E(op, errors.Corrupt, errors.Str("pack too short"))
 	}
 	n := int64(binary.BigEndian.Uint32(tail[len(tail)-TrailerSize:]))
-	if n > int64(len(tail)-TrailerSize) || n+TrailerSize+dvpc.HeaderSize > packSize {
+	if n > int64(len(tail)-TrailerSize) || n+TrailerSize+FirstChunk > packSize {
 		return nil, errors.E(op, errors.Corrupt, errors.Str("bad pack header length"))
 	}
 	sealed := tail[len(tail)-TrailerSize-int(n) : len(tail)-TrailerSize]

@@ -14,7 +14,7 @@ var testKeys = keys.ForVolume(keys.Key{5})
 
 func buildPack(t testing.TB, chunks ...[]byte) ([]byte, dvpc.ObjectID, []Entry, *Codec) {
 	c := NewCodec(testKeys)
-	w := NewWriter(testKeys.Meta)
+	w := NewWriter(testKeys.Meta, 1)
 	for _, data := range chunks {
 		id := c.ID(data)
 		w.Add(id, c.Seal(nil, id, data), len(data))
@@ -70,7 +70,7 @@ func TestChunkFlipDetected(t *testing.T) {
 
 func TestIndexRoundTrip(t *testing.T) {
 	_, id, es, _ := buildPack(t, []byte("a"), []byte("b"))
-	b := MarshalIndex(testKeys.Meta, []PackEntries{{Pack: id, Entries: es}})
+	b := MarshalIndex(testKeys.Meta, 1, []PackEntries{{Pack: id, Gen: 1, Entries: es}})
 	got, err := ParseIndex(testKeys.Meta, b)
 	if err != nil || len(got) != 1 || got[0].Pack != id || len(got[0].Entries) != 2 {
 		t.Fatalf("index: %v %+v", err, got)

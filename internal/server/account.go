@@ -319,7 +319,7 @@ func (s *Server) accountInfo(w http.ResponseWriter, r *http.Request, ses *sessio
 	}
 	writeJSON(w, http.StatusOK, accountResp{
 		User: a.User, AccountID: a.ID, Created: timeJSON(a.Created),
-		Quota: a.Quota, Used: a.Used, TOTP: a.TOTPSecret != nil, RecoveryCodes: n,
+		Quota: a.Quota, Used: a.Used + s.usage.pendingOf(a.ID), TOTP: a.TOTPSecret != nil, RecoveryCodes: n,
 	})
 	return nil
 }

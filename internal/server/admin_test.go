@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +52,11 @@ func TestAdmin(t *testing.T) {
 	}
 	want(t, "put over a new quota", u.put("volumes/v/x", make([]byte, 11)), 507, codeQuotaExceeded)
 	want(t, "put within it", u.put("volumes/v/x", make([]byte, 10)), 204, "")
+	if u.info().Used != int64(len(env))+10 {
+		t.Fatal("the account route does not count the put at once")
+	}
+	// The database, which an operator reads, has it after the next flush.
+	ts.flushUsage(ctx)
 	list, err := admin.Accounts(ctx)
 	if err != nil || len(list) != 1 || list[0].Used != int64(len(env))+10 || list[0].Quota != int64(len(env))+10 || list[0].Devices != 1 {
 		t.Fatalf("Accounts: %+v %v", list, err)
@@ -116,5 +123,28 @@ func TestReaper(t *testing.T) {
 	}
 	if !strings.Contains(ts.logs.String(), "reaped a deleted volume") || !strings.Contains(ts.logs.String(), "not an RFC 3339 time") {
 		t.Fatalf("the reaper's log:\n%s", ts.logs)
+	}
+}
+
+// Used bytes are summed in memory and written once a second; a clean stop
+// writes what is pending, so the operator's count is right after it.
+func TestUsageFlushedAtStop(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	ts := start(t, Config{Data: data, Signup: true})
+	u := ts.signup("erin")
+	before := u.info().Used
+	for i := range 5 {
+		want(t, "put", u.put("volumes/v/"+strconv.Itoa(i), make([]byte, 1000)), 204, "")
+	}
+	ts.stop()
+	admin, err := OpenAdmin(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	info, err := admin.Account(ctx, "erin")
+	if err != nil || info.Used != before+5000 {
+		t.Fatalf("used after a clean stop = %d, %v; want %d", info.Used, err, before+5000)
 	}
 }

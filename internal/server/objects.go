@@ -75,7 +75,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, ses *session, st *d
 	}
 	defer ow.Abort()
 	body := &bodyReader{r: r.Body, rc: http.NewResponseController(w)}
-	copied, err := io.Copy(ow, io.LimitReader(body, n))
+	buf := copyBufs.Get().(*[]byte)
+	copied, err := io.CopyBuffer(ow, io.LimitReader(body, n), *buf)
+	copyBufs.Put(buf)
 	switch {
 	case body.err != nil:
 		return invalid("the body could not be read to its end")
@@ -108,6 +110,10 @@ func (s *Server) commit(ctx context.Context, st *dir.Store, ow blob.ObjectWriter
 	s.addUsed(ctx, id, ow.Len()-before)
 	return nil
 }
+
+// copyBufs are the buffers that carry request bodies to the store: large
+// reads, so a MiB takes a few system calls, not thirty-two.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // bodyReader reads a request body, keeping its error apart from the
 // store's, and cuts off a client that sends nothing for bodyIdleTimeout.

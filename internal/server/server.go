@@ -194,6 +194,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	reapCtx, stopReaper := context.WithCancel(ctx)
 	wg.Go(func() { s.reapLoop(reapCtx) })
+	flushCtx, stopFlush := context.WithCancel(context.Background())
+	flushDone := make(chan struct{})
+	go func() { s.flushLoop(flushCtx); close(flushDone) }()
 	errc := make(chan error, 1)
 	go func() {
 		if s.tls != nil {
@@ -221,6 +224,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	stopReaper()
 	wg.Wait()
 	s.active.close() // handlers cut off by Close may still be finishing
+	stopFlush()
+	<-flushDone
 	if clean {
 		s.markClean()
 	}

@@ -20,16 +20,35 @@ const nameLocks = 256
 // changes of one name never both count the same old bytes. Bytes of puts
 // in flight are reserved in memory against the quota, so that concurrent
 // puts cannot pass it together; a crash loses reservations, never usage.
+//
+// Changes of used bytes are added up in memory and written to the
+// database at most once per usageFlush (and at shutdown): one write
+// transaction per second instead of one per object, so puts do not queue
+// on the database's write lock. A crash loses the sums not yet written;
+// the next start sees no clean-shutdown mark and recounts from the files.
 type usage struct {
 	seed  maphash.Seed
 	locks [nameLocks]sync.Mutex
 
 	mu       sync.Mutex
-	reserved map[string]int64 // by account id
+	reserved map[string]int64 // by account id: puts in flight
+	pending  map[string]int64 // by account id: changes not yet in the database
+	flushMu  sync.Mutex       // one flush at a time
 }
 
+// usageFlush is how often pending changes of used bytes are written.
+const usageFlush = time.Second
+
 func newUsage() *usage {
-	return &usage{seed: maphash.MakeSeed(), reserved: make(map[string]int64)}
+	return &usage{seed: maphash.MakeSeed(), reserved: make(map[string]int64), pending: make(map[string]int64)}
+}
+
+// pendingOf returns the change of an account's used bytes not yet in the
+// database.
+func (u *usage) pendingOf(accountID string) int64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.pending[accountID]
 }
 
 // lock takes the lock of one name of one account and returns its unlock.
@@ -57,12 +76,12 @@ func (s *Server) reserve(ctx context.Context, accountID string, delta int64) (re
 	if err != nil {
 		return nil, err
 	}
-	inFlight := s.usage.reserved[accountID]
+	inFlight := s.usage.reserved[accountID] + s.usage.pending[accountID]
 	if a.Quota > 0 && delta > 0 && a.Used+inFlight+delta > a.Quota {
 		return nil, &apiError{code: codeQuotaExceeded,
 			msg: "the account's quota would be passed; nothing was stored"}
 	}
-	s.usage.reserved[accountID] = inFlight + delta
+	s.usage.reserved[accountID] += delta
 	return func() {
 		s.usage.mu.Lock()
 		defer s.usage.mu.Unlock()
@@ -72,12 +91,58 @@ func (s *Server) reserve(ctx context.Context, accountID string, delta int64) (re
 	}, nil
 }
 
-// addUsed records delta more bytes used. An object is already stored or
-// gone when this runs, so a failure is logged, not returned: the count is
-// then off until an operator recounts it.
-func (s *Server) addUsed(ctx context.Context, accountID string, delta int64) {
-	if err := s.db.AddUsed(context.WithoutCancel(ctx), accountID, delta); err != nil {
-		s.log.Error("cannot record used bytes; recount this account", "account", accountID, "delta", delta, "err", err)
+// addUsed records delta more bytes used; flushUsage writes it to the
+// database.
+func (s *Server) addUsed(_ context.Context, accountID string, delta int64) {
+	if delta == 0 {
+		return
+	}
+	s.usage.mu.Lock()
+	defer s.usage.mu.Unlock()
+	s.usage.pending[accountID] += delta
+}
+
+// flushUsage writes the pending changes of used bytes to the database. An
+// object is already stored or gone when its change is pending, so a
+// failure is logged, not returned; the change stays pending for the next
+// flush.
+func (s *Server) flushUsage(ctx context.Context) {
+	s.usage.flushMu.Lock()
+	defer s.usage.flushMu.Unlock()
+	s.usage.mu.Lock()
+	todo := make(map[string]int64, len(s.usage.pending))
+	for id, d := range s.usage.pending {
+		todo[id] = d
+	}
+	s.usage.mu.Unlock()
+	for id, delta := range todo {
+		if err := s.db.AddUsed(context.WithoutCancel(ctx), id, delta); err != nil {
+			s.log.Error("cannot record used bytes; will retry", "account", id, "delta", delta, "err", err)
+			continue
+		}
+		// Taken off only once written: meanwhile a quota check counts the
+		// change twice (refusing early), never not at all.
+		s.usage.mu.Lock()
+		if s.usage.pending[id] -= delta; s.usage.pending[id] == 0 {
+			delete(s.usage.pending, id)
+		}
+		s.usage.mu.Unlock()
+	}
+}
+
+// flushLoop flushes usage every usageFlush until ctx is done, then once
+// more.
+func (s *Server) flushLoop(ctx context.Context) {
+	t := time.NewTicker(usageFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.flushUsage(ctx)
+		case <-ctx.Done():
+			s.flushUsage(ctx)
+			return
+		}
 	}
 }
 

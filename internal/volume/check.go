@@ -9,7 +9,6 @@ import (
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
-	"github.com/dvpc/dvpc/internal/journal"
 	"github.com/dvpc/dvpc/internal/pack"
 )
 
@@ -26,22 +25,77 @@ func (v *Volume) listPacks(ctx context.Context) (map[dvpc.ObjectID]int64, error)
 	return packs, err
 }
 
-// readPackHeader reads and opens the header at the end of a pack.
-func (v *Volume) readPackHeader(ctx context.Context, id dvpc.ObjectID, size int64) ([]pack.Entry, error) {
+// readPackHeader reads the key generation at the start of a pack and opens
+// the header at its end.
+func (v *Volume) readPackHeader(ctx context.Context, id dvpc.ObjectID, size int64) (uint32, []pack.Entry, error) {
+	head, err := v.store.Get(ctx, packName(id), 0, pack.FirstChunk)
+	if err != nil {
+		return 0, nil, err
+	}
+	gen, _, err := dvpc.ParseGenHeader(head, dvpc.KindPack)
+	if err != nil {
+		return 0, nil, err
+	}
+	g, err := v.gen(gen)
+	if err != nil {
+		return 0, nil, err
+	}
 	const guess = 64 << 10
 	off := max(0, size-guess)
 	tail, err := v.store.Get(ctx, packName(id), off, -1)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if len(tail) >= pack.TrailerSize {
 		if need := pack.HeaderLength(tail[len(tail)-pack.TrailerSize:]); need > int64(len(tail)) && need <= size {
 			if tail, err = v.store.Get(ctx, packName(id), size-need, -1); err != nil {
-				return nil, err
+				return 0, nil, err
 			}
 		}
 	}
-	return pack.ParseHeader(v.keys.Meta, tail, size)
+	es, err := pack.ParseHeader(g.keys.Meta, tail, size)
+	return gen, es, err
+}
+
+// checkIndex opens an index object.
+func (v *Volume) checkIndex(_ string, b []byte) error {
+	meta, err := v.metaFor(b)
+	if err == nil {
+		_, err = pack.ParseIndex(meta, b)
+	}
+	return err
+}
+
+// checkDevice opens a device record.
+func (v *Volume) checkDevice(_ string, b []byte) error {
+	meta, err := v.metaFor(b)
+	if err == nil {
+		_, err = ParseDevice(meta, b)
+	}
+	return err
+}
+
+// checkShare verifies a key share's form and signature; only its
+// recipient can open it, so this device opens its own.
+func (v *Volume) checkShare(name string, b []byte) error {
+	s, err := ParseKeyShare(b)
+	if err != nil {
+		return err
+	}
+	if name != keyShareName(s.Gen, s.Device) {
+		return errors.E(errors.Corrupt, errors.Str("key share names another generation or device"))
+	}
+	if s.Device == v.me.ID {
+		_, err = v.openShare(b, s.Gen)
+		return err
+	}
+	v.mu.Lock()
+	d := v.devices[s.By]
+	v.mu.Unlock()
+	if d == nil || !s.Verify(d.Public) {
+		return errors.E(errors.Corrupt, errors.Str("key share is not signed by a device of this volume"))
+	}
+	return nil
 }
 
 // RecoverPacks adopts packs that no index names (left by an interrupted
@@ -58,11 +112,11 @@ func (v *Volume) RecoverPacks(ctx context.Context) (int, error) {
 		if v.index.Has(id) {
 			continue
 		}
-		es, err := v.readPackHeader(ctx, id, size)
+		gen, es, err := v.readPackHeader(ctx, id, size)
 		if err != nil {
 			continue
 		}
-		found = append(found, pack.PackEntries{Pack: id, Entries: es})
+		found = append(found, pack.PackEntries{Pack: id, Gen: gen, Entries: es})
 	}
 	if len(found) == 0 {
 		return 0, nil
@@ -102,9 +156,9 @@ func (v *Volume) Check(ctx context.Context, readData bool, prog *Progress) (*Che
 	if err != nil {
 		return nil, err
 	}
-	v.index.Packs(func(id dvpc.ObjectID, es []pack.Entry) {
-		if _, ok := packs[id]; !ok {
-			bad[id] = errors.E(errors.NotExist, errors.Str("pack is missing from the mirror"))
+	v.index.Packs(func(p pack.PackEntries) {
+		if _, ok := packs[p.Pack]; !ok {
+			bad[p.Pack] = errors.E(errors.NotExist, errors.Str("pack is missing from the mirror"))
 		}
 	})
 	ids := make([]dvpc.ObjectID, 0, len(packs))
@@ -124,11 +178,11 @@ func (v *Volume) Check(ctx context.Context, readData bool, prog *Progress) (*Che
 		prog.Bytes.Add(packs[id])
 		prog.Files.Add(1)
 	}
-	v.index.Packs(func(id dvpc.ObjectID, es []pack.Entry) {
-		if err := bad[id]; err != nil {
-			for _, e := range es {
+	v.index.Packs(func(p pack.PackEntries) {
+		if err := bad[p.Pack]; err != nil {
+			for _, e := range p.Entries {
 				if _, ok := badChunk[e.ID]; !ok {
-					badChunk[e.ID] = packName(id)
+					badChunk[e.ID] = packName(p.Pack)
 				}
 			}
 		}
@@ -148,13 +202,14 @@ func (v *Volume) Check(ctx context.Context, readData bool, prog *Progress) (*Che
 func (v *Volume) checkMeta(ctx context.Context, res *CheckResult) error {
 	verify := map[string]func(name string, b []byte) error{
 		"journal/":     v.checkSegment,
-		"index/":       func(_ string, b []byte) error { _, err := pack.ParseIndex(v.keys.Meta, b); return err },
+		"index/":       v.checkIndex,
 		"checkpoints/": func(_ string, b []byte) error { _, err := v.parseCheckpoint(b); return err },
-		"devices/":     func(_ string, b []byte) error { _, err := ParseDevice(v.keys.Meta, b); return err },
+		"devices/":     v.checkDevice,
 		"revoked/":     func(_ string, b []byte) error { _, err := v.checkRevocation(b); return err },
-		ConfigObject:   func(_ string, b []byte) error { return checkConfig(v.cfg.ID, v.keys.Meta, b) },
+		ConfigObject:   func(_ string, b []byte) error { return v.checkConfig(b) },
+		"keys/":        v.checkShare,
 	}
-	for _, prefix := range []string{"journal/", "index/", "checkpoints/", "devices/", "revoked/", ConfigObject} {
+	for _, prefix := range []string{"journal/", "index/", "checkpoints/", "devices/", "revoked/", "keys/", ConfigObject} {
 		err := v.store.List(ctx, prefix, func(i blob.Info) error {
 			switch prefix {
 			case "journal/":
@@ -195,7 +250,7 @@ func (v *Volume) checkSegment(name string, b []byte) error {
 	if d == nil {
 		return errors.E(errors.Corrupt, errors.Str("segment of a device with no record"))
 	}
-	seg, err := journal.Parse(v.keys.Meta, d.Public, b)
+	seg, err := v.openSegment(d, b)
 	if err == nil && seg.Seq != s.seq {
 		err = errors.E(errors.Corrupt, errors.Str("segment's sequence number differs from its name"))
 	}
@@ -212,10 +267,15 @@ func (v *Volume) checkPack(ctx context.Context, id dvpc.ObjectID, size int64, re
 	if dvpc.Hash(b) != id {
 		return errors.E(errors.Corrupt, errors.Str("pack bytes do not match the hash in its name"))
 	}
-	if _, err := dvpc.ParseHeader(b, dvpc.KindPack); err != nil {
+	gen, _, err := dvpc.ParseGenHeader(b, dvpc.KindPack)
+	if err != nil {
 		return errors.E(err)
 	}
-	es, err := pack.ParseHeader(v.keys.Meta, b, size)
+	g, err := v.gen(gen)
+	if err != nil {
+		return err
+	}
+	es, err := pack.ParseHeader(g.keys.Meta, b, size)
 	if err != nil {
 		return err
 	}
@@ -225,7 +285,7 @@ func (v *Volume) checkPack(ctx context.Context, id dvpc.ObjectID, size int64, re
 	}
 	var buf []byte
 	for _, e := range es {
-		if buf, err = v.codec.Open(buf[:0], e.ID, b[e.Offset:e.Offset+e.Length]); err != nil {
+		if buf, err = g.codec.Open(buf[:0], e.ID, b[e.Offset:e.Offset+e.Length]); err != nil {
 			badChunk[e.ID] = packName(id)
 			res.Problems = append(res.Problems, Problem{Object: fmt.Sprintf("%s chunk %s", packName(id), e.ID), Err: err})
 		}

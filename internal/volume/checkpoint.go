@@ -133,16 +133,21 @@ var (
 
 func (v *Volume) marshalCheckpoint(cp *checkpoint) []byte {
 	body := cpEnc.EncodeAll(cp.encode(), []byte{1})
-	return v.keys.Meta.Seal(dvpc.AppendHeader(nil, dvpc.KindCheckpoint), body, []byte(checkpointAD))
+	g := v.newest()
+	return g.keys.Meta.Seal(dvpc.AppendGenHeader(nil, dvpc.KindCheckpoint, g.keys.Gen), body, []byte(checkpointAD))
 }
 
 func (v *Volume) parseCheckpoint(b []byte) (*checkpoint, error) {
 	const op errors.Op = "volume.parseCheckpoint"
-	sealed, err := dvpc.ParseHeader(b, dvpc.KindCheckpoint)
+	_, sealed, err := dvpc.ParseGenHeader(b, dvpc.KindCheckpoint)
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
-	body, err := v.keys.Meta.Open(nil, sealed, []byte(checkpointAD))
+	meta, err := v.metaFor(b)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	body, err := meta.Open(nil, sealed, []byte(checkpointAD))
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
@@ -200,7 +205,7 @@ func (v *Volume) loadCheckpoint(ctx context.Context) error {
 		v.indexes[id] = true
 	}
 	for _, p := range cp.packs {
-		v.index.Add(p.Pack, p.Entries)
+		v.index.Add(p)
 	}
 	cp.packs = nil // now in v.index
 	v.clock = max(v.clock, cp.time)
@@ -250,9 +255,7 @@ func (v *Volume) WriteCheckpoint(ctx context.Context) error {
 	}
 	v.mu.Unlock()
 	sort.Slice(cp.indexes, func(i, j int) bool { return string(cp.indexes[i][:]) < string(cp.indexes[j][:]) })
-	v.index.Packs(func(id dvpc.ObjectID, es []pack.Entry) {
-		cp.packs = append(cp.packs, pack.PackEntries{Pack: id, Entries: es})
-	})
+	v.index.Packs(func(p pack.PackEntries) { cp.packs = append(cp.packs, p) })
 	sort.Slice(cp.packs, func(i, j int) bool { return string(cp.packs[i].Pack[:]) < string(cp.packs[j].Pack[:]) })
 	paths := make([]string, 0, len(t.nodes))
 	for p := range t.nodes {
@@ -373,7 +376,7 @@ func (v *Volume) readChain(ctx context.Context, dev dvpc.DeviceID, upto uint64, 
 		if dvpc.Hash(b) != s.id {
 			return nil, errors.E(errors.Corrupt, s.name, errors.Str("segment bytes do not match their hash"))
 		}
-		seg, err := journal.Parse(v.keys.Meta, d.Public, b)
+		seg, err := v.openSegment(d, b)
 		if err != nil {
 			return nil, errors.E(s.name, err)
 		}

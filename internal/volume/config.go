@@ -15,9 +15,11 @@ import (
 // Config is a volume's config object, "volumes/<id>/volume":
 //
 //	header   "DVPC" version kind(2)
+//	gen      n, the number of key generations, uint32 BE
 //	id       volume id, 16 bytes
-//	wrapped  volume key sealed under the master key (keys.WrapVolumeKey), 72 bytes
-//	sealed   seal(meta, body, ad = "dvpc volume" || id)
+//	wrapped  n × 72 bytes: generation g's key sealed under the master key
+//	         (keys.WrapVolumeKey), for g = 1..n
+//	sealed   seal(meta of generation n, body, ad = "dvpc volume" || id)
 //	checksum SHA-256 of every byte before it
 //
 // body: chunk min, avg, max (uint32 BE each), created (int64 BE, Unix ns),
@@ -27,14 +29,19 @@ type Config struct {
 	Name    string
 	Created time.Time
 	Chunk   chunk.Params
-	Wrapped []byte
+	Wrapped [][]byte // generation g's key at g-1, sealed under the master key
+
+	ring []keys.Key // the keys of the generations, when opened with the master key
 }
 
-// Marshal seals the config under the volume's meta key.
+// Marshal seals the config under meta, the meta key of its newest key
+// generation.
 func (c *Config) Marshal(meta *seal.Key) []byte {
-	b := dvpc.AppendHeader(nil, dvpc.KindVolume)
+	b := dvpc.AppendGenHeader(nil, dvpc.KindVolume, uint32(len(c.Wrapped)))
 	b = append(b, c.ID[:]...)
-	b = append(b, c.Wrapped...)
+	for _, w := range c.Wrapped {
+		b = append(b, w...)
+	}
 	var body []byte
 	body = binary.BigEndian.AppendUint32(body, c.Chunk.Min)
 	body = binary.BigEndian.AppendUint32(body, c.Chunk.Avg)
@@ -49,29 +56,52 @@ func configAD(id dvpc.VolumeID) []byte { return append([]byte("dvpc volume"), id
 
 const wrappedSize = keys.Size + seal.Overhead
 
-// ParseConfig opens a config with the master key, returning it and the
-// volume key.
-func ParseConfig(master keys.Key, b []byte) (*Config, keys.Key, error) {
-	const op errors.Op = "volume.ParseConfig"
-	rest, err := dvpc.ParseHeader(b, dvpc.KindVolume)
+// MaxGenerations bounds the key generations a config may hold.
+const MaxGenerations = 1 << 16
+
+// cutConfig checks a config's header and checksum and splits it into the
+// volume id, the wrapped keys and the sealed body.
+func cutConfig(b []byte) (dvpc.VolumeID, [][]byte, []byte, error) {
+	n, rest, err := dvpc.ParseGenHeader(b, dvpc.KindVolume)
 	if err != nil {
-		return nil, keys.Key{}, errors.E(op, "volume", err)
+		return dvpc.VolumeID{}, nil, nil, err
 	}
 	rest, ok := dvpc.CutChecksum(b, rest)
 	if !ok {
-		return nil, keys.Key{}, errors.E(op, errors.Corrupt, "volume", errors.Str("the volume config is damaged (its checksum does not match): restore it from another mirror"))
+		return dvpc.VolumeID{}, nil, nil, errors.E(errors.Corrupt, errors.Str("the volume config is damaged (its checksum does not match): restore it from another mirror"))
 	}
-	if len(rest) < 16+wrappedSize+seal.Overhead {
-		return nil, keys.Key{}, errors.E(op, errors.Corrupt, "volume", errors.Str("volume config too short"))
+	if n > MaxGenerations || len(rest) < 16+int(n)*wrappedSize+seal.Overhead {
+		return dvpc.VolumeID{}, nil, nil, errors.E(errors.Corrupt, errors.Str("volume config too short"))
 	}
-	c := &Config{}
-	copy(c.ID[:], rest)
-	c.Wrapped = append([]byte(nil), rest[16:16+wrappedSize]...)
-	vk, err := keys.UnwrapVolumeKey(master, c.ID, c.Wrapped)
+	id := dvpc.VolumeID(rest[:16])
+	rest = rest[16:]
+	wrapped := make([][]byte, n)
+	for i := range wrapped {
+		wrapped[i] = append([]byte(nil), rest[:wrappedSize]...)
+		rest = rest[wrappedSize:]
+	}
+	return id, wrapped, rest, nil
+}
+
+// ParseConfig opens a config with the master key, returning it and the
+// volume key (generation 1). The config holds the keys of every
+// generation, for Open and Register.
+func ParseConfig(master keys.Key, b []byte) (*Config, keys.Key, error) {
+	const op errors.Op = "volume.ParseConfig"
+	id, wrapped, sealed, err := cutConfig(b)
 	if err != nil {
-		return nil, keys.Key{}, errors.E(op, err)
+		return nil, keys.Key{}, errors.E(op, "volume", err)
 	}
-	body, err := keys.ForVolume(vk).Meta.Open(nil, rest[16+wrappedSize:], configAD(c.ID))
+	c := &Config{ID: id, Wrapped: wrapped}
+	for i, w := range wrapped {
+		k, err := keys.UnwrapVolumeKey(master, c.ID, uint32(i+1), w)
+		if err != nil {
+			return nil, keys.Key{}, errors.E(op, err)
+		}
+		c.ring = append(c.ring, k)
+	}
+	meta := keys.ForVolume(c.ring[0]).Generation(uint32(len(c.ring)), c.ring[len(c.ring)-1]).Meta
+	body, err := meta.Open(nil, sealed, configAD(c.ID))
 	if err != nil {
 		return nil, keys.Key{}, errors.E(op, "volume", err)
 	}
@@ -88,59 +118,63 @@ func ParseConfig(master keys.Key, b []byte) (*Config, keys.Key, error) {
 	if err := c.Chunk.Validate(); err != nil {
 		return nil, keys.Key{}, errors.E(op, errors.Corrupt, "volume", err)
 	}
-	return c, vk, nil
+	return c, c.ring[0], nil
 }
 
 // checkConfig verifies what a device without the master key can of a
 // volume config: its header, its volume id and its sealed body. The wrapped
-// volume key is checked by the next login.
-func checkConfig(id dvpc.VolumeID, meta *seal.Key, b []byte) error {
-	rest, err := dvpc.ParseHeader(b, dvpc.KindVolume)
+// volume keys are checked by the next login.
+func (v *Volume) checkConfig(b []byte) error {
+	id, _, sealed, err := cutConfig(b)
 	if err != nil {
 		return err
 	}
-	rest, ok := dvpc.CutChecksum(b, rest)
-	if !ok {
-		return errors.E(errors.Corrupt, errors.Str("the volume config is damaged (its checksum does not match)"))
+	if id != v.cfg.ID {
+		return errors.E(errors.Corrupt, errors.Str("volume config names another volume"))
 	}
-	if len(rest) < 16+wrappedSize || dvpc.VolumeID(rest[:16]) != id {
-		return errors.E(errors.Corrupt, errors.Str("volume config names another volume or is too short"))
+	meta, err := v.metaFor(b)
+	if err != nil {
+		return err
 	}
-	_, err = meta.Open(nil, rest[16+wrappedSize:], configAD(id))
+	_, err = meta.Open(nil, sealed, configAD(id))
 	return err
 }
 
 // Device is a device record, "volumes/<id>/devices/<device id>":
 //
 //	header   "DVPC" version kind(7)
+//	gen      key generation, uint32 BE
 //	device   device id, 16 bytes
 //	sealed   seal(meta, body, ad = "dvpc device" || device id)
 //
-// body: public key (32 bytes, Ed25519), created (int64 BE, Unix ns), name
-// (the rest).
+// body: public key (32 bytes, Ed25519), X25519 public key (32 bytes, for
+// key shares), created (int64 BE, Unix ns), name (the rest).
 type Device struct {
 	ID      dvpc.DeviceID
 	Name    string
 	Public  ed25519.PublicKey
+	X25519  []byte // derived from the device's Ed25519 seed (keys.DeviceX25519)
 	Created time.Time
 }
 
 func deviceAD(id dvpc.DeviceID) []byte { return append([]byte("dvpc device"), id[:]...) }
 
-// Marshal seals the record.
-func (d *Device) Marshal(meta *seal.Key) []byte {
-	b := dvpc.AppendHeader(nil, dvpc.KindDevice)
+// Marshal seals the record with meta, the meta key of key generation gen.
+func (d *Device) Marshal(meta *seal.Key, gen uint32) []byte {
+	b := dvpc.AppendGenHeader(nil, dvpc.KindDevice, gen)
 	b = append(b, d.ID[:]...)
 	body := append([]byte(nil), d.Public...)
+	body = append(body, d.X25519...)
 	body = binary.BigEndian.AppendUint64(body, uint64(d.Created.UnixNano()))
 	body = append(body, d.Name...)
 	return meta.Seal(b, body, deviceAD(d.ID))
 }
 
-// ParseDevice opens a device record.
+// ParseDevice opens a device record with meta, the meta key of its key
+// generation (bytes 6-9).
 func ParseDevice(meta *seal.Key, b []byte) (*Device, error) {
 	const op errors.Op = "volume.ParseDevice"
-	rest, err := dvpc.ParseHeader(b, dvpc.KindDevice)
+	_, rest, err := dvpc.ParseGenHeader(b, dvpc.KindDevice)
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
@@ -153,11 +187,12 @@ func ParseDevice(meta *seal.Key, b []byte) (*Device, error) {
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
-	if len(body) < ed25519.PublicKeySize+8 || len(body) > ed25519.PublicKeySize+8+256 {
+	if len(body) < 64+8 || len(body) > 64+8+256 {
 		return nil, errors.E(op, errors.Corrupt, errors.Str("device record has a bad length"))
 	}
 	d.Public = ed25519.PublicKey(append([]byte(nil), body[:32]...))
-	d.Created = time.Unix(0, int64(binary.BigEndian.Uint64(body[32:])))
-	d.Name = string(body[40:])
+	d.X25519 = append([]byte(nil), body[32:64]...)
+	d.Created = time.Unix(0, int64(binary.BigEndian.Uint64(body[64:])))
+	d.Name = string(body[72:])
 	return d, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,6 +47,8 @@ var (
 	vecSalt       = [16]byte(byteSeq(0x00, 16))
 	vecMaster     = keys.Key(byteSeq(0x40, 32))
 	vecVolumeKey  = keys.Key(byteSeq(0x60, 32))
+	vecGen2Key    = keys.Key(byteSeq(0x70, 32)) // key generation 2
+	vecEphemeral  = keys.Key(byteSeq(0xb0, 32)) // the key share's ephemeral X25519 key
 	vecVolumeID   = dvpc.VolumeID(byteSeq(0x80, 16))
 	vecDeviceID   = dvpc.DeviceID(byteSeq(0x90, 16))
 	vecSeed       = byteSeq(0xa0, ed25519.SeedSize)
@@ -164,6 +167,7 @@ type vectors struct {
 
 	priv                    ed25519.PrivateKey
 	account, config, device []byte
+	share                   []byte
 	cfg                     *Config
 	dev                     *Device
 	idA, idB                dvpc.ChunkID
@@ -187,6 +191,7 @@ func buildVectors(t *testing.T) *vectors {
 	v.buildAccount()
 	v.buildConfig()
 	v.buildDevice()
+	v.buildKeyShare(t)
 	v.buildPack(t)
 	v.buildIndex()
 	v.buildSegment(t)
@@ -219,7 +224,12 @@ func (v *vectors) keyBlock() {
 	} {
 		b.line("%s%x", d.name, keys.Derive(vecVolumeKey, d.label))
 	}
+	b.line("gen 2 data key:  %x", keys.Derive(vecGen2Key, "dvpc v1 data"))
+	b.line("gen 2 meta key:  %x", keys.Derive(vecGen2Key, "dvpc v1 meta"))
 	b.line("public key:      %x", v.priv.Public())
+	x := keys.DeviceX25519(v.priv)
+	b.line("x25519 private:  %x", x.Bytes())
+	b.line("x25519 public:   %x", x.PublicKey().Bytes())
 	v.add(&b)
 }
 
@@ -258,25 +268,43 @@ func (v *vectors) buildAccount() {
 func (v *vectors) buildConfig() {
 	v.cfg = &Config{ID: vecVolumeID, Name: "Documents", Created: vecCreated, Chunk: chunk.DefaultParams()}
 	master := seal.NewKey(vecMaster).WithNonces(nonces(dvpc.KindVolume))
-	v.cfg.Wrapped = master.Seal(nil, vecVolumeKey[:], append([]byte("dvpc volume key "), vecVolumeID[:]...))
-	v.config = v.cfg.Marshal(vecKeys(dvpc.KindVolume).Meta)
+	for g, k := range []keys.Key{vecVolumeKey, vecGen2Key} {
+		ad := binary.BigEndian.AppendUint32(append([]byte("dvpc volume key "), vecVolumeID[:]...), uint32(g+1))
+		v.cfg.Wrapped = append(v.cfg.Wrapped, master.Seal(nil, k[:], ad))
+	}
+	v.config = v.cfg.Marshal(vecKeys(dvpc.KindVolume).Generation(2, vecGen2Key).Meta.WithNonces(nonces(dvpc.KindVolume)))
 	var b block
 	b.object("config", volumePrefix(vecVolumeID)+ConfigObject, v.config)
 	v.add(&b)
 }
 
 func (v *vectors) buildDevice() {
-	v.dev = &Device{ID: vecDeviceID, Name: "laptop", Public: v.priv.Public().(ed25519.PublicKey), Created: vecCreated.Add(time.Second)}
-	v.device = v.dev.Marshal(vecKeys(dvpc.KindDevice).Meta)
+	v.dev = &Device{ID: vecDeviceID, Name: "laptop", Public: v.priv.Public().(ed25519.PublicKey),
+		X25519: keys.DeviceX25519(v.priv).PublicKey().Bytes(), Created: vecCreated.Add(time.Second)}
+	v.device = v.dev.Marshal(vecKeys(dvpc.KindDevice).Meta, 1)
 	var b block
 	b.object("device", volumePrefix(vecVolumeID)+"devices/"+vecDeviceID.String(), v.device)
+	v.add(&b)
+}
+
+// buildKeyShare seals key generation 2 to the vector device, written by
+// itself (as a device does at login).
+func (v *vectors) buildKeyShare(t *testing.T) {
+	sealer := func(k *seal.Key) *seal.Key { return k.WithNonces(nonces(dvpc.KindKeyShare)) }
+	me := Identity{ID: vecDeviceID, Key: v.priv}
+	var err error
+	if v.share, err = sealKeyShare(vecVolumeID, 2, v.dev, me, vecGen2Key, &vecEphemeral, sealer); err != nil {
+		t.Fatal(err)
+	}
+	var b block
+	b.object("key share", volumePrefix(vecVolumeID)+keyShareName(2, vecDeviceID), v.share)
 	v.add(&b)
 }
 
 func (v *vectors) buildPack(t *testing.T) {
 	k := vecKeys(dvpc.KindPack)
 	codec := pack.NewCodec(k)
-	w := pack.NewWriter(k.Meta)
+	w := pack.NewWriter(k.Meta, 1)
 	var b block
 	for i, data := range [][]byte{vecChunkA, vecChunkB} {
 		id := codec.ID(data)
@@ -297,8 +325,8 @@ func (v *vectors) buildPack(t *testing.T) {
 }
 
 func (v *vectors) buildIndex() {
-	packs := []pack.PackEntries{{Pack: v.packID, Entries: v.packEntries}}
-	v.index = pack.MarshalIndex(vecKeys(dvpc.KindIndex).Meta, packs)
+	packs := []pack.PackEntries{{Pack: v.packID, Gen: 1, Entries: v.packEntries}}
+	v.index = pack.MarshalIndex(vecKeys(dvpc.KindIndex).Meta, 1, packs)
 	v.indexID = dvpc.Hash(v.index)
 	var b block
 	b.hex("index body", pack.EncodeIndex(packs))
@@ -331,7 +359,7 @@ func (v *vectors) buildSegment(t *testing.T) {
 		t.Fatalf("segment entries are %d bytes: the writer would compress them", len(plain))
 	}
 	seg := &journal.Segment{Device: vecDeviceID, Seq: 1, Entries: v.entries}
-	v.segment = seg.Marshal(vecKeys(dvpc.KindSegment).Meta, v.priv)
+	v.segment = seg.Marshal(vecKeys(dvpc.KindSegment).Meta, 1, v.priv)
 	var b block
 	b.hex("segment entries", plain)
 	b.object("segment", volumePrefix(vecVolumeID)+journal.Name(vecDeviceID, 1, dvpc.Hash(v.segment)), v.segment)
@@ -341,8 +369,10 @@ func (v *vectors) buildSegment(t *testing.T) {
 // stateVolume returns a volume of the vector config with empty caches and
 // its local state in dir.
 func stateVolume(cfg *Config, k *keys.Volume, dir string) *Volume {
-	return &Volume{cfg: cfg, keys: k, stateDir: dir, devices: map[dvpc.DeviceID]*Device{},
+	v := &Volume{cfg: cfg, keys: k, codec: pack.NewCodec(k), stateDir: dir, devices: map[dvpc.DeviceID]*Device{},
 		logs: map[dvpc.DeviceID]*devLog{}, index: pack.NewIndex(), indexes: map[dvpc.ObjectID]bool{}}
+	v.addGen(1, vecVolumeKey)
+	return v
 }
 
 func (v *vectors) buildState(t *testing.T) {
@@ -350,7 +380,7 @@ func (v *vectors) buildState(t *testing.T) {
 	vol := stateVolume(v.cfg, vecKeys(dvpc.KindLocal), v.stateDir)
 	vol.devices[vecDeviceID] = v.dev
 	vol.logs[vecDeviceID] = &devLog{seq: 1, last: dvpc.Hash(v.segment), entries: v.entries}
-	vol.index.Add(v.packID, v.packEntries)
+	vol.index.Add(pack.PackEntries{Pack: v.packID, Gen: 1, Entries: v.packEntries})
 	vol.indexes[v.indexID] = true
 	vol.clock = v.entries[len(v.entries)-1].Time
 	vol.dirty = true
@@ -472,6 +502,7 @@ func TestFormatVectorsDecode(t *testing.T) {
 	t.Run("account", v.checkAccount)
 	t.Run("config", v.checkConfig)
 	t.Run("device", v.checkDevice)
+	t.Run("key share", v.checkKeyShare)
 	t.Run("pack", v.checkPack)
 	t.Run("index", v.checkIndex)
 	t.Run("segment", v.checkSegment)
@@ -531,6 +562,9 @@ func (v *vectors) checkConfig(t *testing.T) {
 	if vk != vecVolumeKey || c.ID != vecVolumeID || c.Name != "Documents" || !c.Created.Equal(vecCreated) || c.Chunk != chunk.DefaultParams() {
 		t.Errorf("config %+v, key %x", c, vk)
 	}
+	if len(c.ring) != 2 || c.ring[1] != vecGen2Key {
+		t.Errorf("config generations %x, want generation 2's key last", c.ring)
+	}
 	_, _, err = ParseConfig(vecMaster, newerVersion(v.config))
 	wantVersionError(t, err)
 }
@@ -541,10 +575,28 @@ func (v *vectors) checkDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.ID != v.dev.ID || d.Name != v.dev.Name || !d.Public.Equal(v.dev.Public) || !d.Created.Equal(v.dev.Created) {
+	if d.ID != v.dev.ID || d.Name != v.dev.Name || !d.Public.Equal(v.dev.Public) || !bytes.Equal(d.X25519, v.dev.X25519) || !d.Created.Equal(v.dev.Created) {
 		t.Errorf("device %+v, want %+v", d, v.dev)
 	}
 	_, err = ParseDevice(meta, newerVersion(v.device))
+	wantVersionError(t, err)
+}
+
+func (v *vectors) checkKeyShare(t *testing.T) {
+	s, err := ParseKeyShare(v.share)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Gen != 2 || s.Device != vecDeviceID || s.By != vecDeviceID || !s.Verify(v.dev.Public) {
+		t.Errorf("key share %+v does not verify", s)
+	}
+	if k, err := s.Open(vecVolumeID, keys.DeviceX25519(v.priv)); err != nil || k != vecGen2Key {
+		t.Errorf("key share opens to %x, %v; want generation 2's key", k, err)
+	}
+	if _, err := s.Open(dvpc.VolumeID{}, keys.DeviceX25519(v.priv)); err == nil {
+		t.Error("key share opens for another volume")
+	}
+	_, err = ParseKeyShare(newerVersion(v.share))
 	wantVersionError(t, err)
 }
 
@@ -579,7 +631,7 @@ func (v *vectors) checkIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []pack.PackEntries{{Pack: v.packID, Entries: v.packEntries}}
+	want := []pack.PackEntries{{Pack: v.packID, Gen: 1, Entries: v.packEntries}}
 	if !reflect.DeepEqual(packs, want) {
 		t.Errorf("index %+v, want %+v", packs, want)
 	}
@@ -666,7 +718,7 @@ func (v *vectors) buildCheckpoint(t *testing.T) {
 	}
 	tree := Merge(changes, nil)
 	cp := &checkpoint{heads: map[dvpc.DeviceID]head{vecDeviceID: {seq: 1, id: dvpc.Hash(v.segment)}},
-		indexes: []dvpc.ObjectID{v.indexID}, packs: []pack.PackEntries{{Pack: v.packID, Entries: v.packEntries}}}
+		indexes: []dvpc.ObjectID{v.indexID}, packs: []pack.PackEntries{{Pack: v.packID, Gen: 1, Entries: v.packEntries}}}
 	for _, p := range tree.Paths() {
 		n := tree.Head(p)
 		cp.nodes = append(cp.nodes, *n)

@@ -20,7 +20,7 @@ var (
 
 func FuzzParseConfig(f *testing.F) {
 	c := &Config{ID: dvpc.VolumeID{3}, Name: "v", Created: time.Unix(1, 0), Chunk: chunk.DefaultParams()}
-	c.Wrapped = keys.WrapVolumeKey(fuzzMaster, c.ID, fuzzVolKey)
+	c.Wrapped = [][]byte{keys.WrapVolumeKey(fuzzMaster, c.ID, 1, fuzzVolKey)}
 	f.Add(c.Marshal(fuzzKeys.Meta))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, vk, err := ParseConfig(fuzzMaster, b)
@@ -33,7 +33,8 @@ func FuzzParseConfig(f *testing.F) {
 func FuzzParseDevice(f *testing.F) {
 	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
 	d := &Device{ID: dvpc.DeviceID{4}, Name: "pc", Public: priv.Public().(ed25519.PublicKey), Created: time.Unix(2, 0)}
-	f.Add(d.Marshal(fuzzKeys.Meta))
+	d.X25519 = keys.DeviceX25519(priv).PublicKey().Bytes()
+	f.Add(d.Marshal(fuzzKeys.Meta, 1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if d, err := ParseDevice(fuzzKeys.Meta, b); err == nil && len(d.Public) != ed25519.PublicKeySize {
 			t.Fatal("accepted a device record with a bad key")
@@ -47,14 +48,15 @@ func FuzzDecodeState(f *testing.F) {
 	cfg := &Config{}
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		w := &Volume{cfg: cfg, keys: fuzzKeys, devices: map[dvpc.DeviceID]*Device{}, logs: map[dvpc.DeviceID]*devLog{},
+		w := &Volume{cfg: cfg, keys: fuzzKeys, codec: pack.NewCodec(fuzzKeys), devices: map[dvpc.DeviceID]*Device{}, logs: map[dvpc.DeviceID]*devLog{},
 			index: pack.NewIndex(), indexes: map[dvpc.ObjectID]bool{}}
 		w.decodeState(b)
 	})
 }
 
 func FuzzParseCheckpoint(f *testing.F) {
-	v := &Volume{keys: fuzzKeys}
+	v := &Volume{keys: fuzzKeys, codec: pack.NewCodec(fuzzKeys)}
+	v.addGen(1, fuzzVolKey)
 	cp := &checkpoint{time: 5 << 16, heads: map[dvpc.DeviceID]head{{1}: {seq: 2, id: dvpc.ObjectID{3}}},
 		nodes:   []Node{{Path: "/a", Change: Change{Device: dvpc.DeviceID{1}, Entry: &journal.Entry{Time: 5 << 16, Op: journal.Mkdir, Path: "/a"}}}},
 		indexes: []dvpc.ObjectID{{4}}}
@@ -66,6 +68,32 @@ func FuzzParseCheckpoint(f *testing.F) {
 			if _, err := decodeCheckpoint(cp.encode()); err != nil {
 				t.Fatalf("a decoded checkpoint does not re-decode: %v", err)
 			}
+		}
+	})
+}
+
+// A key share comes from the mirror: its parser must refuse what is not one
+// and never panic; a share that parses, verifies and opens is the one made.
+func FuzzParseKeyShare(f *testing.F) {
+	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	me := Identity{ID: dvpc.DeviceID{5}, Key: priv}
+	d := &Device{ID: me.ID, Public: priv.Public().(ed25519.PublicKey), X25519: keys.DeviceX25519(priv).PublicKey().Bytes()}
+	good, err := sealKeyShare(dvpc.VolumeID{3}, 2, d, me, fuzzVolKey, nil, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	x := keys.DeviceX25519(priv)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := ParseKeyShare(b)
+		if err != nil {
+			return
+		}
+		if s.Gen < 2 || len(s.Share) != keys.ShareSize {
+			t.Fatalf("accepted a share of generation %d with %d bytes", s.Gen, len(s.Share))
+		}
+		if k, err := s.Open(dvpc.VolumeID{3}, x); err == nil && s.Verify(d.Public) && k != fuzzVolKey {
+			t.Fatal("a verified share opened to another key")
 		}
 	})
 }

@@ -55,10 +55,9 @@ func InitAccount(ctx context.Context, root blob.Store, acct *keys.Account, maste
 // key.
 func CreateVolume(ctx context.Context, root blob.Store, master keys.Key, name string, p chunk.Params, now time.Time) (*Config, keys.Key, error) {
 	vk := keys.New()
-	cfg := &Config{ID: dvpc.NewVolumeID(), Name: name, Created: now, Chunk: p}
-	cfg.Wrapped = keys.WrapVolumeKey(master, cfg.ID, vk)
-	err := root.Put(ctx, volumePrefix(cfg.ID)+ConfigObject, cfg.Marshal(keys.ForVolume(vk).Meta))
-	if err != nil {
+	cfg := &Config{ID: dvpc.NewVolumeID(), Name: name, Created: now, Chunk: p, ring: []keys.Key{vk}}
+	cfg.Wrapped = [][]byte{keys.WrapVolumeKey(master, cfg.ID, 1, vk)}
+	if err := WriteConfig(ctx, root, cfg, vk); err != nil {
 		return nil, keys.Key{}, errors.E(errors.Op("volume.Create"), err)
 	}
 	return cfg, vk, nil
@@ -143,21 +142,51 @@ func NewIdentity(name string) Identity {
 	return Identity{ID: dvpc.NewDeviceID(), Name: name, Key: priv}
 }
 
-// Register writes the device's record to the volume on the mirror.
-func Register(ctx context.Context, root blob.Store, vol dvpc.VolumeID, vk keys.Key, id Identity, now time.Time) error {
-	d := &Device{ID: id.ID, Name: id.Name, Public: id.Key.Public().(ed25519.PublicKey), Created: now}
-	err := root.Put(ctx, volumePrefix(vol)+"devices/"+id.ID.String(), d.Marshal(keys.ForVolume(vk).Meta))
-	if err != nil {
-		return errors.E(errors.Op("volume.Register"), err)
+// Register writes the device's record to the volume on the mirror, sealed
+// under the newest key generation. When cfg was opened with the master key
+// (ParseConfig) and the volume has rotated its keys, the device also writes
+// itself a key share of each generation after the first, so that Open,
+// given only the volume key, finds them.
+func Register(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key, id Identity, now time.Time) error {
+	const op errors.Op = "volume.Register"
+	ring := cfg.ring
+	if len(ring) == 0 {
+		ring = []keys.Key{vk}
+	}
+	if ring[0] != vk {
+		return errors.E(op, errors.Invalid, errors.Str("the volume key does not match the config"))
+	}
+	d := &Device{ID: id.ID, Name: id.Name, Public: id.Key.Public().(ed25519.PublicKey),
+		X25519: keys.DeviceX25519(id.Key).PublicKey().Bytes(), Created: now}
+	prefix := volumePrefix(cfg.ID)
+	for g := 2; g <= len(ring); g++ {
+		b, err := sealKeyShare(cfg.ID, uint32(g), d, id, ring[g-1], nil, nil)
+		if err != nil {
+			return errors.E(op, err)
+		}
+		if err := root.Put(ctx, prefix+keyShareName(uint32(g), id.ID), b); err != nil {
+			return errors.E(op, err)
+		}
+	}
+	n := uint32(len(ring))
+	meta := keys.ForVolume(vk).Generation(n, ring[n-1]).Meta
+	if err := root.Put(ctx, prefix+"devices/"+id.ID.String(), d.Marshal(meta, n)); err != nil {
+		return errors.E(op, err)
 	}
 	return nil
 }
 
 // WriteConfig replaces a volume's config (to rename it), sealed under its
-// key as before.
+// newest key generation; cfg comes from ParseConfig or CreateVolume.
 func WriteConfig(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key) error {
-	if err := root.Put(ctx, volumePrefix(cfg.ID)+ConfigObject, cfg.Marshal(keys.ForVolume(vk).Meta)); err != nil {
-		return errors.E(errors.Op("volume.WriteConfig"), err)
+	const op errors.Op = "volume.WriteConfig"
+	n := uint32(len(cfg.ring))
+	if n == 0 || n != uint32(len(cfg.Wrapped)) || cfg.ring[0] != vk {
+		return errors.E(op, errors.Invalid, errors.Str("the config was not opened with the master key"))
+	}
+	meta := keys.ForVolume(vk).Generation(n, cfg.ring[n-1]).Meta
+	if err := root.Put(ctx, volumePrefix(cfg.ID)+ConfigObject, cfg.Marshal(meta)); err != nil {
+		return errors.E(op, err)
 	}
 	return nil
 }

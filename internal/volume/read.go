@@ -44,7 +44,11 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 			if lo+int(l.Length) > len(raw) {
 				return written, errors.E(op, errors.Corrupt, n.Path, errors.Str("pack "+l.Pack.String()+" is shorter than its index says"))
 			}
-			buf, err := v.codec.Open(bp.plain[:0], chunks[i].ID, raw[lo:lo+int(l.Length)])
+			codec, err := v.codecFor(l.Gen)
+			if err != nil {
+				return written, errors.E(op, n.Path+" (pack "+packName(l.Pack)+")", err)
+			}
+			buf, err := codec.Open(bp.plain[:0], chunks[i].ID, raw[lo:lo+int(l.Length)])
 			bp.plain = buf
 			if err != nil {
 				return written, errors.E(op, n.Path+" (pack "+packName(l.Pack)+")", err)

@@ -18,6 +18,7 @@ import (
 // accept no later segment it signs. Format (docs/FORMAT.md):
 //
 //	header   "DVPC" version kind(9)
+//	gen      key generation, uint32 BE
 //	device   revoked device id, 16 bytes
 //	sealed   seal(meta, body, ad = "dvpc revocation" || device id)
 //
@@ -45,21 +46,23 @@ func (r *Revocation) signed() []byte {
 	return append(b, r.By[:]...)
 }
 
-// Marshal signs the record with the revoker's key and seals it.
-func (r *Revocation) Marshal(meta *seal.Key, by ed25519.PrivateKey) []byte {
+// Marshal signs the record with the revoker's key and seals it with meta,
+// the meta key of key generation gen.
+func (r *Revocation) Marshal(meta *seal.Key, gen uint32, by ed25519.PrivateKey) []byte {
 	msg := r.signed()
 	r.Sig = ed25519.Sign(by, msg)
 	body := append(msg[len(revocationAD(r.Device)):], r.Sig...)
-	b := dvpc.AppendHeader(nil, dvpc.KindRevocation)
+	b := dvpc.AppendGenHeader(nil, dvpc.KindRevocation, gen)
 	b = append(b, r.Device[:]...)
 	return meta.Seal(b, body, revocationAD(r.Device))
 }
 
-// ParseRevocation opens a record; the caller checks the signature with
-// Verify once it knows the revoker's public key.
+// ParseRevocation opens a record with meta, the meta key of its key
+// generation; the caller checks the signature with Verify once it knows the
+// revoker's public key.
 func ParseRevocation(meta *seal.Key, b []byte) (*Revocation, error) {
 	const op errors.Op = "volume.ParseRevocation"
-	rest, err := dvpc.ParseHeader(b, dvpc.KindRevocation)
+	_, rest, err := dvpc.ParseGenHeader(b, dvpc.KindRevocation)
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
@@ -122,7 +125,8 @@ func (v *Volume) Revoke(ctx context.Context, dev dvpc.DeviceID) (*Revocation, er
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
-	if err := v.store.Put(ctx, "revoked/"+dev.String(), r.Marshal(v.keys.Meta, v.me.Key)); err != nil {
+	g := v.newest()
+	if err := v.store.Put(ctx, "revoked/"+dev.String(), r.Marshal(g.keys.Meta, g.keys.Gen, v.me.Key)); err != nil {
 		return nil, errors.E(op, err)
 	}
 	v.mu.Lock()
@@ -140,8 +144,10 @@ func (v *Volume) Revoked(dev dvpc.DeviceID) *Revocation {
 
 // syncRevocations reads the revocation records. A record that does not
 // open, or whose signer is not a device of the volume, is an error naming
-// the object. When two records name one device, the earlier end wins.
-func (v *Volume) syncRevocations(ctx context.Context) error {
+// the object. When two records name one device, the earlier end wins. With
+// lenient, records of a key generation this device lacks are skipped (the
+// key shares are read next).
+func (v *Volume) syncRevocations(ctx context.Context, lenient bool) error {
 	return v.store.List(ctx, "revoked/", func(i blob.Info) error {
 		id, err := dvpc.ParseDeviceID(strings.TrimPrefix(i.Name, "revoked/"))
 		if err != nil {
@@ -150,6 +156,9 @@ func (v *Volume) syncRevocations(ctx context.Context) error {
 		b, err := v.store.Get(ctx, i.Name, 0, -1)
 		if err != nil {
 			return err
+		}
+		if _, err := v.gen(dvpc.Gen(b)); err != nil && lenient {
+			return nil
 		}
 		r, err := v.checkRevocation(b)
 		if err != nil {
@@ -168,7 +177,11 @@ func (v *Volume) syncRevocations(ctx context.Context) error {
 }
 
 func (v *Volume) checkRevocation(b []byte) (*Revocation, error) {
-	r, err := ParseRevocation(v.keys.Meta, b)
+	meta, err := v.metaFor(b)
+	if err != nil {
+		return nil, err
+	}
+	r, err := ParseRevocation(meta, b)
 	if err != nil {
 		return nil, err
 	}

@@ -9,13 +9,14 @@ import (
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/journal"
+	"github.com/dvpc/dvpc/internal/keys"
 	"github.com/dvpc/dvpc/internal/pack"
 )
 
 // The local state is one file, "state" in the state directory: the common
 // header (kind 8) and seal(local, body, ad = "dvpc local state" || volume id).
-// It caches what was read from the mirror: device records, each device's
-// decoded journal, and the index. Losing it loses nothing: Open rebuilds it
+// It caches what was read from the mirror: the key generations after the
+// first, device records, each device's decoded journal, and the index. Losing it loses nothing: Open rebuilds it
 // from the mirror.
 const stateFile = "state"
 
@@ -40,7 +41,17 @@ func (v *Volume) loadState() bool {
 		err = v.decodeState(body)
 	}
 	if err != nil {
-		// Start over from the mirror.
+		// Start over from the mirror (the key shares give back the
+		// generations).
+		for g := range v.gens {
+			if g > 1 && (v.cfg.ring == nil || int(g) > len(v.cfg.ring)) {
+				delete(v.gens, g)
+			}
+		}
+		v.top = 1
+		for g := range v.gens {
+			v.top = max(v.top, g)
+		}
 		v.devices, v.logs = map[dvpc.DeviceID]*Device{}, map[dvpc.DeviceID]*devLog{}
 		v.index, v.indexes, v.clock = pack.NewIndex(), map[dvpc.ObjectID]bool{}, 0
 		v.base, v.lastCP = nil, 0
@@ -67,7 +78,18 @@ func (v *Volume) saveState() error {
 }
 
 func (v *Volume) encodeState() []byte {
-	b := binary.BigEndian.AppendUint64(nil, uint64(v.clock))
+	var gens []byte
+	n := 0
+	for g, k := range v.gens {
+		if g > 1 {
+			gens = binary.BigEndian.AppendUint32(gens, g)
+			gens = append(gens, k.key[:]...)
+			n++
+		}
+	}
+	b := binary.AppendUvarint(nil, uint64(n))
+	b = append(b, gens...)
+	b = binary.BigEndian.AppendUint64(b, uint64(v.clock))
 	b = binary.BigEndian.AppendUint64(b, uint64(v.lastCP))
 	var cp []byte
 	if v.base != nil {
@@ -79,6 +101,7 @@ func (v *Volume) encodeState() []byte {
 	for _, d := range v.devices {
 		b = append(b, d.ID[:]...)
 		b = append(b, d.Public...)
+		b = append(b, d.X25519...)
 		b = binary.BigEndian.AppendUint64(b, uint64(d.Created.UnixNano()))
 		b = binary.AppendUvarint(b, uint64(len(d.Name)))
 		b = append(b, d.Name...)
@@ -99,9 +122,7 @@ func (v *Volume) encodeState() []byte {
 		b = append(b, id[:]...)
 	}
 	var packs []pack.PackEntries
-	v.index.Packs(func(id dvpc.ObjectID, es []pack.Entry) {
-		packs = append(packs, pack.PackEntries{Pack: id, Entries: es})
-	})
+	v.index.Packs(func(p pack.PackEntries) { packs = append(packs, p) })
 	return append(b, pack.EncodeIndex(packs)...)
 }
 
@@ -135,6 +156,16 @@ func (r *stateReader) u64() uint64 { return binary.BigEndian.Uint64(r.take(8)) }
 
 func (v *Volume) decodeState(b []byte) error {
 	r := &stateReader{b: b}
+	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
+		g := binary.BigEndian.Uint32(r.take(4))
+		k := keys.Key(r.take(keys.Size))
+		if r.err == nil && g < 2 {
+			r.err = errors.Str("local state holds a bad key generation")
+		}
+		if r.err == nil {
+			v.addGen(g, k)
+		}
+	}
 	v.clock = journal.HLC(r.u64())
 	v.lastCP = journal.HLC(r.u64())
 	if cp := r.take(r.uvarint()); len(cp) > 0 && r.err == nil {
@@ -148,6 +179,7 @@ func (v *Volume) decodeState(b []byte) error {
 		d := &Device{}
 		copy(d.ID[:], r.take(16))
 		d.Public = append([]byte(nil), r.take(32)...)
+		d.X25519 = append([]byte(nil), r.take(32)...)
 		d.Created = time.Unix(0, int64(r.u64()))
 		d.Name = string(r.take(r.uvarint()))
 		v.devices[d.ID] = d
@@ -177,7 +209,7 @@ func (v *Volume) decodeState(b []byte) error {
 		return err
 	}
 	for _, p := range packs {
-		v.index.Add(p.Pack, p.Entries)
+		v.index.Add(p)
 	}
 	return nil
 }

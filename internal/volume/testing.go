@@ -37,7 +37,7 @@ func OpenTest(t testing.TB, root blob.Store, cfg *Config, vk keys.Key, name stri
 	t.Helper()
 	ctx := context.Background()
 	id := NewIdentity(name)
-	if err := Register(ctx, root, cfg.ID, vk, id, time.Now()); err != nil {
+	if err := Register(ctx, root, cfg, vk, id, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	v, err := Open(ctx, root, cfg, vk, id, Options{StateDir: t.TempDir(), Now: now})

@@ -36,14 +36,16 @@ type Options struct {
 type Volume struct {
 	store    blob.Store // the volume's objects: the mirror under volumes/<id>/
 	cfg      *Config
-	keys     *keys.Volume
-	codec    *pack.Codec
+	keys     *keys.Volume // key generation 1: chunk ids, gear, local state
+	codec    *pack.Codec  // generation 1's
 	gear     *chunk.Gear
 	me       Identity
 	now      func() time.Time
 	stateDir string
 
 	mu      sync.Mutex
+	gens    map[uint32]*generation // the key generations this device holds
+	top     uint32                 // the newest of them
 	devices map[dvpc.DeviceID]*Device
 	revoked map[dvpc.DeviceID]*Revocation
 	logs    map[dvpc.DeviceID]*devLog
@@ -66,8 +68,11 @@ type devLog struct {
 	entries []journal.Entry
 }
 
-// Open opens the volume whose config and key are given, on the mirror root,
-// as the device me, and brings it up to date with the mirror.
+// Open opens the volume whose config and key (generation 1) are given, on
+// the mirror root, as the device me, and brings it up to date with the
+// mirror. The newer key generations come from the config when it was
+// opened with the master key (ParseConfig), from the local state, and from
+// this device's key shares on the mirror.
 func Open(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key, me Identity, o Options) (*Volume, error) {
 	k := keys.ForVolume(vk)
 	v := &Volume{
@@ -87,6 +92,10 @@ func Open(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key, me Ide
 	}
 	if v.now == nil {
 		v.now = time.Now
+	}
+	v.addGen(1, vk)
+	for g, k := range cfg.ring {
+		v.addGen(uint32(g+1), k)
 	}
 	// Offline, a PC works from its local state; without one it must read
 	// the mirror, or it would not know even its own journal's end.
@@ -110,10 +119,22 @@ func (v *Volume) Me() Identity { return v.me }
 // signature or does not open is an error naming the object.
 func (v *Volume) Sync(ctx context.Context) error {
 	const op errors.Op = "volume.Sync"
-	if err := v.syncDevices(ctx); err != nil {
+	// Records sealed under a generation this device lacks wait for its key
+	// share, which only a device of the volume that is not revoked can
+	// sign; after the shares, every record must open.
+	if err := v.syncDevices(ctx, true); err != nil {
 		return errors.E(op, err)
 	}
-	if err := v.syncRevocations(ctx); err != nil {
+	if err := v.syncRevocations(ctx, true); err != nil {
+		return errors.E(op, err)
+	}
+	if _, err := v.syncShares(ctx); err != nil {
+		return errors.E(op, err)
+	}
+	if err := v.syncDevices(ctx, false); err != nil {
+		return errors.E(op, err)
+	}
+	if err := v.syncRevocations(ctx, false); err != nil {
 		return errors.E(op, err)
 	}
 	if err := v.syncCheckpoints(ctx); err != nil {
@@ -128,7 +149,9 @@ func (v *Volume) Sync(ctx context.Context) error {
 	return v.saveState()
 }
 
-func (v *Volume) syncDevices(ctx context.Context) error {
+// syncDevices reads the device records not read yet. With lenient, records
+// of a key generation this device lacks are skipped.
+func (v *Volume) syncDevices(ctx context.Context, lenient bool) error {
 	return v.store.List(ctx, "devices/", func(i blob.Info) error {
 		id, err := dvpc.ParseDeviceID(strings.TrimPrefix(i.Name, "devices/"))
 		if err != nil {
@@ -144,7 +167,14 @@ func (v *Volume) syncDevices(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		d, err := ParseDevice(v.keys.Meta, b)
+		meta, err := v.metaFor(b)
+		if err != nil && lenient {
+			return nil
+		}
+		if err != nil {
+			return errors.E(i.Name, err)
+		}
+		d, err := ParseDevice(meta, b)
 		if err != nil {
 			return errors.E(i.Name, err)
 		}
@@ -250,7 +280,7 @@ func (v *Volume) readSegment(ctx context.Context, s segName) error {
 	if dvpc.Hash(b) != s.id {
 		return errors.E(errors.Corrupt, s.name, errors.Str("segment bytes do not match their hash"))
 	}
-	seg, err := journal.Parse(v.keys.Meta, ed25519.PublicKey(d.Public), b)
+	seg, err := v.openSegment(d, b)
 	if err != nil {
 		return errors.E(s.name, err)
 	}
@@ -267,6 +297,20 @@ func (v *Volume) readSegment(ctx context.Context, s segName) error {
 	}
 	v.tree, v.dirty = nil, true
 	return nil
+}
+
+// openSegment verifies and opens a segment of device d with the keys of
+// its generation.
+func (v *Volume) openSegment(d *Device, b []byte) (*journal.Segment, error) {
+	h, err := journal.ParseHead(b)
+	if err != nil {
+		return nil, err
+	}
+	g, err := v.gen(h.Gen)
+	if err != nil {
+		return nil, err
+	}
+	return journal.Parse(g.keys.Meta, ed25519.PublicKey(d.Public), b)
 }
 
 func (v *Volume) syncIndex(ctx context.Context) error {
@@ -287,7 +331,11 @@ func (v *Volume) readIndex(ctx context.Context, name string, id dvpc.ObjectID) e
 	if dvpc.Hash(b) != id {
 		return errors.E(errors.Corrupt, name, errors.Str("index bytes do not match their hash"))
 	}
-	packs, err := pack.ParseIndex(v.keys.Meta, b)
+	meta, err := v.metaFor(b)
+	if err != nil {
+		return errors.E(name, err)
+	}
+	packs, err := pack.ParseIndex(meta, b)
 	if err != nil {
 		return errors.E(name, err)
 	}
@@ -298,7 +346,7 @@ func (v *Volume) readIndex(ctx context.Context, name string, id dvpc.ObjectID) e
 // addIndex records the packs of the index object id.
 func (v *Volume) addIndex(id dvpc.ObjectID, packs []pack.PackEntries) {
 	for _, p := range packs {
-		v.index.Add(p.Pack, p.Entries)
+		v.index.Add(p)
 	}
 	v.mu.Lock()
 	v.indexes[id] = true

@@ -102,7 +102,7 @@ func TestForkedJournalRefused(t *testing.T) {
 	}
 	l := tv.logs[tv.Me().ID]
 	seg := &journal.Segment{Device: tv.Me().ID, Seq: l.seq, Prev: dvpc.ObjectID{}, Entries: l.entries}
-	b := seg.Marshal(tv.keys.Meta, tv.Me().Key)
+	b := seg.Marshal(tv.keys.Meta, 1, tv.Me().Key)
 	if err := tv.Root.Put(ctx, "volumes/"+tv.Cfg.ID.String()+"/"+journal.Name(tv.Me().ID, seg.Seq, dvpc.Hash(b)), b); err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ func packName(id dvpc.ObjectID) string {
 type Writer struct {
 	v   *Volume
 	ctx context.Context
+	gen *generation // the key generation that seals this writer's packs
 
 	mu      sync.Mutex
 	pw      *pack.Writer          // the open pack, or nil
@@ -56,7 +57,7 @@ const uploaders = 2
 
 // NewWriter starts a batch.
 func (v *Volume) NewWriter(ctx context.Context) *Writer {
-	w := &Writer{v: v, ctx: ctx, pending: map[dvpc.ChunkID]bool{}, uploads: make(chan packJob),
+	w := &Writer{v: v, ctx: ctx, gen: v.newest(), pending: map[dvpc.ChunkID]bool{}, uploads: make(chan packJob),
 		sem: make(chan struct{}, runtime.GOMAXPROCS(0)+1)}
 	for range uploaders {
 		go w.uploader(ctx)
@@ -70,7 +71,7 @@ func (w *Writer) uploader(ctx context.Context) {
 		err := job.ow.Commit(ctx, packName(id))
 		w.mu.Lock()
 		if err == nil {
-			w.packs = append(w.packs, pack.PackEntries{Pack: id, Entries: job.entries})
+			w.packs = append(w.packs, pack.PackEntries{Pack: id, Gen: w.gen.keys.Gen, Entries: job.entries})
 			w.stored += job.ow.Len()
 		}
 		w.mu.Unlock()
@@ -113,7 +114,7 @@ func (w *Writer) StoreChunk(data []byte) (journal.ChunkRef, error) {
 	w.mu.Unlock()
 
 	bp := sealBufs.Get().(*[]byte)
-	sealed := w.v.codec.Seal((*bp)[:0], id, data)
+	sealed := w.gen.codec.Seal((*bp)[:0], id, data)
 
 	w.mu.Lock()
 	var job *packJob
@@ -145,7 +146,7 @@ func (w *Writer) addLocked(id dvpc.ChunkID, sealed []byte, raw int) error {
 		if err != nil {
 			return err
 		}
-		w.ow, w.pw = ow, pack.NewStreamWriter(w.v.keys.Meta, ow)
+		w.ow, w.pw = ow, pack.NewStreamWriter(w.gen.keys.Meta, w.gen.keys.Gen, ow)
 	}
 	return w.pw.Add(id, sealed, raw)
 }
@@ -234,7 +235,8 @@ func (w *Writer) Close() {
 }
 
 func (v *Volume) writeIndex(ctx context.Context, packs []pack.PackEntries) error {
-	b := pack.MarshalIndex(v.keys.Meta, packs)
+	g := v.newest()
+	b := pack.MarshalIndex(g.keys.Meta, g.keys.Gen, packs)
 	id := dvpc.Hash(b)
 	if err := v.store.Put(ctx, "index/"+id.String(), b); err != nil {
 		return err
@@ -269,7 +271,8 @@ func (v *Volume) writeOneSegment(ctx context.Context, entries []journal.Entry) e
 	}
 	seg := &journal.Segment{Device: v.me.ID, Seq: l.seq + 1, Prev: l.last, Entries: entries}
 	v.mu.Unlock()
-	b := seg.Marshal(v.keys.Meta, v.me.Key)
+	g := v.newest()
+	b := seg.Marshal(g.keys.Meta, g.keys.Gen, v.me.Key)
 	id := dvpc.Hash(b)
 	if err := v.store.Put(ctx, journal.Name(v.me.ID, seg.Seq, id), b); err != nil {
 		return fmt.Errorf("writing journal segment %d: %w", seg.Seq, err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -25,8 +26,14 @@ func (s *Store) Create(ctx context.Context) (blob.ObjectWriter, error) {
 	if err != nil {
 		return nil, mapErr(op, "", err)
 	}
-	return &writer{s: s, f: f, bw: bufio.NewWriterSize(f, 1<<20), h: sha256.New()}, nil
+	bw := bufPool.Get().(*bufio.Writer)
+	bw.Reset(f)
+	return &writer{s: s, f: f, bw: bw, h: sha256.New()}, nil
 }
+
+// bufPool holds the write buffers of writers, so that a server writing
+// many small objects does not allocate and clear a MiB for each.
+var bufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1<<20) }}
 
 type writer struct {
 	s   *Store
@@ -98,6 +105,11 @@ func (w *writer) Abort() {
 		w.f.Close()
 		os.Remove(w.f.Name())
 		w.f = nil
+	}
+	if w.bw != nil {
+		w.bw.Reset(nil)
+		bufPool.Put(w.bw)
+		w.bw = nil
 	}
 }
 

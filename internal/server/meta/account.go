@@ -101,7 +101,7 @@ func (d *DB) CreateAccount(ctx context.Context, a NewAccount) error {
 // Account returns the account with the given id, or errors.NotExist.
 func (d *DB) Account(ctx context.Context, id string) (Account, error) {
 	var a Account
-	err := scanAccount(d.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id), &a)
+	err := scanAccount(d.accountStmt.QueryRowContext(ctx, id), &a)
 	return a, dbErr("meta.Account", err)
 }
 

@@ -93,8 +93,7 @@ func (d *DB) Authenticate(ctx context.Context, tokenHash [32]byte) (Session, err
 	const op errors.Op = "meta.Authenticate"
 	var s Session
 	var accountID string
-	err := scanDevice(d.db.QueryRowContext(ctx, `SELECT `+deviceCols+`, account_id FROM devices WHERE token_hash = ?`,
-		tokenHash[:]), &s.Device, &accountID)
+	err := scanDevice(d.authStmt.QueryRowContext(ctx, tokenHash[:]), &s.Device, &accountID)
 	if err != nil {
 		return s, dbErr(op, err)
 	}

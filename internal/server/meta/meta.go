@@ -29,6 +29,11 @@ import (
 type DB struct {
 	db     *sql.DB
 	secret []byte
+
+	// The statements of every authenticated request, prepared once:
+	// parsing SQL cost more than running it.
+	authStmt    *sql.Stmt // a device by token hash
+	accountStmt *sql.Stmt // an account by id
 }
 
 // SecretSize is the size of the server secret.
@@ -68,11 +73,20 @@ func Open(path string) (*DB, error) {
 		sdb.Close()
 		return nil, errors.E(op, path, err)
 	}
+	if d.authStmt, err = sdb.Prepare(`SELECT ` + deviceCols + `, account_id FROM devices WHERE token_hash = ?`); err == nil {
+		d.accountStmt, err = sdb.Prepare(`SELECT ` + accountCols + ` FROM accounts WHERE id = ?`)
+	}
+	if err != nil {
+		sdb.Close()
+		return nil, errors.E(op, errors.IO, path, err)
+	}
 	return d, nil
 }
 
 // Close closes the database.
 func (d *DB) Close() error {
+	d.authStmt.Close()
+	d.accountStmt.Close()
 	if err := d.db.Close(); err != nil {
 		return errors.E(errors.Op("meta.Close"), errors.IO, err)
 	}
