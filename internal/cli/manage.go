@@ -384,7 +384,11 @@ func revokeDevice(ctx context.Context, env *Env, a *args, which string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Revoked device %s: its journal ends at segment %d; nothing it signs later is accepted.\n", which, r.Seq)
+	if r.Seq == 0 {
+		fmt.Fprintf(env.Stdout, "Revoked device %s: it had written nothing to this volume, and nothing it signs from now on is accepted.\n", which)
+	} else {
+		fmt.Fprintf(env.Stdout, "Revoked device %s: its journal ends at segment %d; nothing it signs later is accepted.\n", which, r.Seq)
+	}
 	rot, err := s.vol.Rotate(ctx, master)
 	if err != nil {
 		return errors.E(errors.Str("the device is revoked, but rotating the volume's keys failed (run 'dvpc devices revoke "+which+"' again)"), err)
