@@ -80,8 +80,12 @@ for run in $(seq "$RUNS"); do
 	pids+=($srv)
 	wait_port 127.0.0.1 17070
 	wait_port 127.0.0.1 17832
-	"$OBJ" -target s3 -endpoint 127.0.0.1:17070 -bucket bench -sizes "$SIZES" -total "$TOTAL" -workers "$WORKERS" >>"$results"
-	"$OBJ" -target dvpc -url http://127.0.0.1:17832 -sizes "$SIZES" -total "$TOTAL" -workers "$WORKERS" >>"$results"
+	# Each target starts with the page cache flushed (`sync`): versitygw does
+	# not fsync, so without it the other target's fsyncs would wait behind
+	# the writeback of its dirty pages. The order alternates between runs.
+	s3() { sync; "$OBJ" -target s3 -endpoint 127.0.0.1:17070 -bucket bench -sizes "$SIZES" -total "$TOTAL" -workers "$WORKERS" >>"$results"; }
+	dv() { sync; "$OBJ" -target dvpc -url http://127.0.0.1:17832 -sizes "$SIZES" -total "$TOTAL" -workers "$WORKERS" >>"$results"; }
+	if ((run % 2)); then s3; dv; else dv; s3; fi
 	"$OBJ" -target dvpc -url http://127.0.0.1:17832 -watchers "$WATCHERS" -server-pid "$srv" >>"$results"
 	# Login on a new PC to a listing of a 15,000-file volume.
 	home1=$WORK/home1 home2=$WORK/home2
