@@ -41,6 +41,9 @@ type clientConfig struct {
 	Device       string       `json:"device"`
 	DeviceName   string       `json:"device_name"`
 	DeviceKey    []byte       `json:"device_key"` // Ed25519 seed
+	// AccountKey is the account's public signing key, derived from the
+	// master key at login: it verifies the volume's device records.
+	AccountKey []byte `json:"account_key"`
 }
 
 func xdgDir(env *Env, key, fallback string) string {
@@ -152,7 +155,7 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &volume.Config{ID: volID, Name: c.VolumeName, Chunk: c.Chunk, Created: c.Created}
+	cfg := &volume.Config{ID: volID, Name: c.VolumeName, Chunk: c.Chunk, Created: c.Created, Account: c.AccountKey}
 	me := volume.Identity{ID: devID, Name: c.DeviceName, Key: ed25519.NewKeyFromSeed(c.DeviceKey)}
 	v, err := volume.Open(ctx, root, cfg, keys.Key(c.VolumeKey), me, volume.Options{StateDir: sd, Now: env.Now, Offline: offline})
 	if err != nil {

@@ -98,7 +98,7 @@ func loginDevice(ctx context.Context, env *Env, root blob.Store, path string, cf
 	}
 	return saveConfig(env, &clientConfig{
 		Mirror: path, Volume: cfg.ID.String(), VolumeName: cfg.Name, VolumeKey: vk[:],
-		Chunk: cfg.Chunk, Created: cfg.Created,
+		Chunk: cfg.Chunk, Created: cfg.Created, AccountKey: cfg.Account,
 		Device: id.ID.String(), DeviceName: name, DeviceKey: id.Key.Seed(),
 	})
 }

@@ -248,7 +248,7 @@ func registerDevice(ctx context.Context, env *Env, root blob.Store, c *clientCon
 		return err
 	}
 	c.Volume, c.VolumeName, c.VolumeKey = cfg.ID.String(), cfg.Name, vk[:]
-	c.Chunk, c.Created = cfg.Chunk, cfg.Created
+	c.Chunk, c.Created, c.AccountKey = cfg.Chunk, cfg.Created, cfg.Account
 	c.Device, c.DeviceName, c.DeviceKey = id.ID.String(), id.Name, id.Key.Seed()
 	return saveConfig(env, c)
 }

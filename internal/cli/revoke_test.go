@@ -1,9 +1,16 @@
 package cli
 
 import (
+	"crypto/ed25519"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/keys"
+	"github.com/dvpc/dvpc/internal/volume"
 )
 
 // 'dvpc devices revoke' on a folder mirror revokes and rotates the keys:
@@ -53,4 +60,68 @@ func TestRevokeRotatesKeys(t *testing.T) {
 
 	x.fails(exitPermission, "key generation 2", "cat", "/new.txt")
 	x.fails(exitPermission, "key generation 2", "ls", "/")
+}
+
+// The stolen PC holds the volume key and the folder: it plants a record of
+// a device whose keys it keeps, signed with its own device key. The owner's
+// revoke refuses it, naming the object, instead of sharing the new key
+// generation with it; once the object is removed, the revoke goes through
+// and shares with the owner's devices only.
+func TestRevokeRefusesSleeper(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "usb")
+	a, x := newPC(t), newPC(t)
+	a.ok("init", mirror, "--device", "laptop")
+	x.ok("login", mirror, "--device", "stolen")
+
+	c, err := loadConfig(x.environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.AccountKey) != ed25519.PublicKeySize {
+		t.Fatalf("the login kept account key %x", c.AccountKey)
+	}
+	volID, err := dvpc.ParseVolumeID(c.Volume)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleeper := volume.NewIdentity("sleeper")
+	d := &volume.Device{ID: sleeper.ID, Name: sleeper.Name, Public: sleeper.Key.Public().(ed25519.PublicKey),
+		X25519: keys.DeviceX25519(sleeper.Key).PublicKey().Bytes(), Created: time.Now()}
+	d.Sign(volID, ed25519.NewKeyFromSeed(c.DeviceKey))
+	rec := filepath.Join(mirror, "volumes", c.Volume, "devices", sleeper.ID.String())
+	if err := os.WriteFile(rec, d.Marshal(keys.ForVolume(keys.Key(c.VolumeKey)).Meta, 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	a.fails(exitCorrupt, "devices/"+sleeper.ID.String(), "devices", "revoke", "stolen")
+	a.fails(exitCorrupt, "devices/"+sleeper.ID.String(), "check")
+	if err := os.Remove(rec); err != nil {
+		t.Fatal(err)
+	}
+	if out := a.ok("devices", "revoke", "stolen"); !strings.Contains(out, "generation 2") || strings.Contains(out, "sleeper") {
+		t.Fatalf("revoke says:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(mirror, "volumes", c.Volume, "keys", "00000002", sleeper.ID.String())); !os.IsNotExist(err) {
+		t.Fatalf("a key share for the sleeper: %v", err)
+	}
+}
+
+// A login from before device records were signed kept no account key: the
+// PC is told to log in again.
+func TestLoginWithoutAccountKey(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "usb")
+	a := newPC(t)
+	a.ok("init", mirror, "--device", "laptop")
+	env := a.environ()
+	c, err := loadConfig(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.AccountKey = nil
+	if err := saveConfig(env, c); err != nil {
+		t.Fatal(err)
+	}
+	a.fails(exitUsage, "log in again", "ls", "/")
+	a.ok("login", mirror, "--device", "laptop")
+	a.ok("ls", "/")
 }

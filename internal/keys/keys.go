@@ -2,9 +2,9 @@
 // Argon2id into an authentication key (for servers) and an unwrap key (never
 // leaves the PC); the unwrap key, mixed with a key file when the account
 // asks for one, opens the account's master key; a one-time recovery code
-// opens it too; the master key opens each volume's key; a volume key
-// derives the subkeys that seal data and metadata, key chunk ids and the
-// chunker.
+// opens it too; the master key opens each volume's key and derives the
+// account's signing key, which signs device records; a volume key derives
+// the subkeys that seal data and metadata, key chunk ids and the chunker.
 //
 // The account envelope (account.go, recovery.go) is the one object of this
 // package that a mirror stores; its layout is in docs/FORMAT.md.
@@ -14,6 +14,7 @@
 package keys
 
 import (
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -84,6 +85,17 @@ func derive(ikm []byte, purpose string) Key {
 		panic(err)
 	}
 	return Key(out)
+}
+
+// AccountSigningKey derives the account's Ed25519 signing key from its
+// master key: the seed is HKDF-SHA256(master, "dvpc v1 account signing
+// key"). It signs the device records of the account's volumes. A device
+// keeps only its public half, learned at login, so only the holder of the
+// master key (the passphrase, the key file if any, or a recovery code) can
+// add a device to a volume.
+func AccountSigningKey(master Key) ed25519.PrivateKey {
+	seed := Derive(master, "dvpc v1 account signing key")
+	return ed25519.NewKeyFromSeed(seed[:])
 }
 
 // New returns a fresh random key.

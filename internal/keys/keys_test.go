@@ -51,3 +51,24 @@ func TestKeyShare(t *testing.T) {
 		t.Fatal("X25519 keys are not derived from the Ed25519 seed")
 	}
 }
+
+// The account signing key is a function of the master key alone, and its
+// seed is none of the master key's other subkeys.
+func TestAccountSigningKey(t *testing.T) {
+	master := New()
+	k := AccountSigningKey(master)
+	if !k.Equal(AccountSigningKey(master)) {
+		t.Fatal("the account signing key is not derived deterministically")
+	}
+	if k.Equal(AccountSigningKey(New())) {
+		t.Fatal("two master keys give one account signing key")
+	}
+	want := Derive(master, "dvpc v1 account signing key")
+	if !bytes.Equal(k.Seed(), want[:]) {
+		t.Fatalf("seed %x, want HKDF(master, label) %x", k.Seed(), want)
+	}
+	msg := []byte("device record")
+	if !ed25519.Verify(k.Public().(ed25519.PublicKey), msg, ed25519.Sign(k, msg)) {
+		t.Fatal("signature does not verify")
+	}
+}

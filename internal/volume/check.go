@@ -66,13 +66,20 @@ func (v *Volume) checkIndex(_ string, b []byte) error {
 	return err
 }
 
-// checkDevice opens a device record.
+// checkDevice opens a device record and checks the account's signature.
 func (v *Volume) checkDevice(_ string, b []byte) error {
 	meta, err := v.metaFor(b)
-	if err == nil {
-		_, err = ParseDevice(meta, b)
+	if err != nil {
+		return err
 	}
-	return err
+	d, err := ParseDevice(meta, b)
+	if err != nil {
+		return err
+	}
+	if !d.Verify(v.cfg.ID, v.cfg.Account) {
+		return errUnsigned()
+	}
+	return nil
 }
 
 // checkShare verifies a key share's form and signature; only its

@@ -31,7 +31,21 @@ type Config struct {
 	Chunk   chunk.Params
 	Wrapped [][]byte // generation g's key at g-1, sealed under the master key
 
-	ring []keys.Key // the keys of the generations, when opened with the master key
+	// Account is the account's public signing key (keys.AccountSigningKey),
+	// which verifies every device record. ParseConfig and CreateVolume
+	// derive it from the master key; a device without the master key sets
+	// it from what it learned at login. It is not part of the object.
+	Account ed25519.PublicKey
+
+	ring   []keys.Key         // the keys of the generations, when opened with the master key
+	signer ed25519.PrivateKey // the account signing key, when opened with the master key
+}
+
+// setMaster records what the master key gives a config: the account's
+// signing key and its public half.
+func (c *Config) setMaster(master keys.Key) {
+	c.signer = keys.AccountSigningKey(master)
+	c.Account = c.signer.Public().(ed25519.PublicKey)
 }
 
 // Marshal seals the config under meta, the meta key of its newest key
@@ -93,6 +107,7 @@ func ParseConfig(master keys.Key, b []byte) (*Config, keys.Key, error) {
 		return nil, keys.Key{}, errors.E(op, "volume", err)
 	}
 	c := &Config{ID: id, Wrapped: wrapped}
+	c.setMaster(master)
 	for i, w := range wrapped {
 		k, err := keys.UnwrapVolumeKey(master, c.ID, uint32(i+1), w)
 		if err != nil {
@@ -148,30 +163,73 @@ func (v *Volume) checkConfig(b []byte) error {
 //	sealed   seal(meta, body, ad = "dvpc device" || device id)
 //
 // body: public key (32 bytes, Ed25519), X25519 public key (32 bytes, for
-// key shares), created (int64 BE, Unix ns), name (the rest).
+// key shares), created (int64 BE, Unix ns), the account's signature (64
+// bytes, Ed25519 by keys.AccountSigningKey over the message of
+// Device.signed), name (the
+// rest, at most 256 bytes).
+//
+// The signature is what makes a record a device of the volume: the volume
+// key opens the seal, but only the master key signs, so a device (or a
+// thief of one) that holds the volume key cannot add a device.
 type Device struct {
 	ID      dvpc.DeviceID
 	Name    string
 	Public  ed25519.PublicKey
 	X25519  []byte // derived from the device's Ed25519 seed (keys.DeviceX25519)
 	Created time.Time
+	Sig     []byte // the account's signature (Sign, Verify)
 }
+
+const (
+	deviceSignedLabel = "dvpc account device record"
+	deviceFixed       = 32 + 32 + 8 + ed25519.SignatureSize // the body before the name
+	maxDeviceNameRaw  = 256                                 // the longest name a record may hold
+)
 
 func deviceAD(id dvpc.DeviceID) []byte { return append([]byte("dvpc device"), id[:]...) }
 
+// signed is the message the account signs: "dvpc account device
+// record" || volume id || device id || public key || X25519 public key ||
+// created (int64 BE) || name.
+func (d *Device) signed(vol dvpc.VolumeID) []byte {
+	b := append([]byte(deviceSignedLabel), vol[:]...)
+	b = append(b, d.ID[:]...)
+	b = append(b, d.Public...)
+	b = append(b, d.X25519...)
+	b = binary.BigEndian.AppendUint64(b, uint64(d.Created.UnixNano()))
+	return append(b, d.Name...)
+}
+
+// Sign signs the record, for volume vol, with the account's signing key.
+func (d *Device) Sign(vol dvpc.VolumeID, account ed25519.PrivateKey) {
+	d.Sig = ed25519.Sign(account, d.signed(vol))
+}
+
+// Verify checks the account's signature of the record for volume vol.
+func (d *Device) Verify(vol dvpc.VolumeID, account ed25519.PublicKey) bool {
+	return len(account) == ed25519.PublicKeySize && len(d.Public) == ed25519.PublicKeySize &&
+		len(d.X25519) == 32 && ed25519.Verify(account, d.signed(vol), d.Sig)
+}
+
 // Marshal seals the record with meta, the meta key of key generation gen.
+// The record must be signed (Sign).
 func (d *Device) Marshal(meta *seal.Key, gen uint32) []byte {
+	if len(d.Sig) != ed25519.SignatureSize {
+		panic("volume: device record not signed by the account")
+	}
 	b := dvpc.AppendGenHeader(nil, dvpc.KindDevice, gen)
 	b = append(b, d.ID[:]...)
 	body := append([]byte(nil), d.Public...)
 	body = append(body, d.X25519...)
 	body = binary.BigEndian.AppendUint64(body, uint64(d.Created.UnixNano()))
+	body = append(body, d.Sig...)
 	body = append(body, d.Name...)
 	return meta.Seal(b, body, deviceAD(d.ID))
 }
 
 // ParseDevice opens a device record with meta, the meta key of its key
-// generation (bytes 6-9).
+// generation (bytes 6-9). It does not check the account's signature: the
+// caller does, with Verify.
 func ParseDevice(meta *seal.Key, b []byte) (*Device, error) {
 	const op errors.Op = "volume.ParseDevice"
 	_, rest, err := dvpc.ParseGenHeader(b, dvpc.KindDevice)
@@ -187,12 +245,19 @@ func ParseDevice(meta *seal.Key, b []byte) (*Device, error) {
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
-	if len(body) < 64+8 || len(body) > 64+8+256 {
+	if len(body) < deviceFixed || len(body) > deviceFixed+maxDeviceNameRaw {
 		return nil, errors.E(op, errors.Corrupt, errors.Str("device record has a bad length"))
 	}
 	d.Public = ed25519.PublicKey(append([]byte(nil), body[:32]...))
 	d.X25519 = append([]byte(nil), body[32:64]...)
 	d.Created = time.Unix(0, int64(binary.BigEndian.Uint64(body[64:])))
-	d.Name = string(body[72:])
+	d.Sig = append([]byte(nil), body[72:deviceFixed]...)
+	d.Name = string(body[deviceFixed:])
 	return d, nil
+}
+
+// errUnsigned is the error of a device record the account did not sign.
+func errUnsigned() error {
+	return errors.E(errors.Corrupt, errors.Str(
+		"device record is not signed by the account: a device was added without the passphrase (a stolen device's volume key, or a forged object); remove the object"))
 }

@@ -226,6 +226,9 @@ func (v *vectors) keyBlock() {
 	}
 	b.line("gen 2 data key:  %x", keys.Derive(vecGen2Key, "dvpc v1 data"))
 	b.line("gen 2 meta key:  %x", keys.Derive(vecGen2Key, "dvpc v1 meta"))
+	acct := keys.AccountSigningKey(vecMaster)
+	b.line("account seed:    %x", acct.Seed())
+	b.line("account public:  %x", acct.Public())
 	b.line("public key:      %x", v.priv.Public())
 	x := keys.DeviceX25519(v.priv)
 	b.line("x25519 private:  %x", x.Bytes())
@@ -267,6 +270,7 @@ func (v *vectors) buildAccount() {
 
 func (v *vectors) buildConfig() {
 	v.cfg = &Config{ID: vecVolumeID, Name: "Documents", Created: vecCreated, Chunk: chunk.DefaultParams()}
+	v.cfg.setMaster(vecMaster)
 	master := seal.NewKey(vecMaster).WithNonces(nonces(dvpc.KindVolume))
 	for g, k := range []keys.Key{vecVolumeKey, vecGen2Key} {
 		ad := binary.BigEndian.AppendUint32(append([]byte("dvpc volume key "), vecVolumeID[:]...), uint32(g+1))
@@ -281,6 +285,7 @@ func (v *vectors) buildConfig() {
 func (v *vectors) buildDevice() {
 	v.dev = &Device{ID: vecDeviceID, Name: "laptop", Public: v.priv.Public().(ed25519.PublicKey),
 		X25519: keys.DeviceX25519(v.priv).PublicKey().Bytes(), Created: vecCreated.Add(time.Second)}
+	v.dev.Sign(vecVolumeID, keys.AccountSigningKey(vecMaster))
 	v.device = v.dev.Marshal(vecKeys(dvpc.KindDevice).Meta, 1)
 	var b block
 	b.object("device", volumePrefix(vecVolumeID)+"devices/"+vecDeviceID.String(), v.device)
@@ -519,6 +524,9 @@ func checkKeys(t *testing.T) {
 	if s.Auth != keys.Derive(seed, "dvpc v1 auth") || s.Unwrap != keys.Derive(seed, "dvpc v1 unwrap") {
 		t.Error("Stretch does not derive with the labels of the doc")
 	}
+	if seed := keys.Derive(vecMaster, "dvpc v1 account signing key"); !bytes.Equal(keys.AccountSigningKey(vecMaster).Seed(), seed[:]) {
+		t.Error("AccountSigningKey does not derive with the label of the doc")
+	}
 	k := keys.ForVolume(vecVolumeKey)
 	if k.ChunkID != keys.Derive(vecVolumeKey, "dvpc v1 chunk id") || k.Gear != keys.Derive(vecVolumeKey, "dvpc v1 chunker gear") {
 		t.Error("ForVolume does not derive the chunk id or gear key with the labels of the doc")
@@ -577,6 +585,13 @@ func (v *vectors) checkDevice(t *testing.T) {
 	}
 	if d.ID != v.dev.ID || d.Name != v.dev.Name || !d.Public.Equal(v.dev.Public) || !bytes.Equal(d.X25519, v.dev.X25519) || !d.Created.Equal(v.dev.Created) {
 		t.Errorf("device %+v, want %+v", d, v.dev)
+	}
+	acct := keys.AccountSigningKey(vecMaster).Public().(ed25519.PublicKey)
+	if !d.Verify(vecVolumeID, acct) {
+		t.Error("device record: the account's signature does not verify")
+	}
+	if d.Verify(dvpc.VolumeID{}, acct) || d.Verify(vecVolumeID, v.priv.Public().(ed25519.PublicKey)) {
+		t.Error("device record verifies for another volume or another key")
 	}
 	_, err = ParseDevice(meta, newerVersion(v.device))
 	wantVersionError(t, err)

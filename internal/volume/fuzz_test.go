@@ -34,10 +34,20 @@ func FuzzParseDevice(f *testing.F) {
 	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
 	d := &Device{ID: dvpc.DeviceID{4}, Name: "pc", Public: priv.Public().(ed25519.PublicKey), Created: time.Unix(2, 0)}
 	d.X25519 = keys.DeviceX25519(priv).PublicKey().Bytes()
+	acct := keys.AccountSigningKey(fuzzMaster)
+	d.Sign(dvpc.VolumeID{3}, acct)
 	f.Add(d.Marshal(fuzzKeys.Meta, 1))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if d, err := ParseDevice(fuzzKeys.Meta, b); err == nil && len(d.Public) != ed25519.PublicKeySize {
-			t.Fatal("accepted a device record with a bad key")
+		got, err := ParseDevice(fuzzKeys.Meta, b)
+		if err != nil {
+			return
+		}
+		if len(got.Public) != ed25519.PublicKeySize || len(got.Sig) != ed25519.SignatureSize {
+			t.Fatal("accepted a device record with a bad key or signature")
+		}
+		if got.Verify(dvpc.VolumeID{3}, acct.Public().(ed25519.PublicKey)) &&
+			(!got.Public.Equal(d.Public) || got.Name != d.Name || !got.Created.Equal(d.Created)) {
+			t.Fatal("a record the account did not sign verifies")
 		}
 	})
 }

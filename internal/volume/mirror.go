@@ -56,6 +56,7 @@ func InitAccount(ctx context.Context, root blob.Store, acct *keys.Account, maste
 func CreateVolume(ctx context.Context, root blob.Store, master keys.Key, name string, p chunk.Params, now time.Time) (*Config, keys.Key, error) {
 	vk := keys.New()
 	cfg := &Config{ID: dvpc.NewVolumeID(), Name: name, Created: now, Chunk: p, ring: []keys.Key{vk}}
+	cfg.setMaster(master)
 	cfg.Wrapped = [][]byte{keys.WrapVolumeKey(master, cfg.ID, 1, vk)}
 	if err := WriteConfig(ctx, root, cfg, vk); err != nil {
 		return nil, keys.Key{}, errors.E(errors.Op("volume.Create"), err)
@@ -142,22 +143,25 @@ func NewIdentity(name string) Identity {
 	return Identity{ID: dvpc.NewDeviceID(), Name: name, Key: priv}
 }
 
-// Register writes the device's record to the volume on the mirror, sealed
-// under the newest key generation. When cfg was opened with the master key
-// (ParseConfig) and the volume has rotated its keys, the device also writes
-// itself a key share of each generation after the first, so that Open,
-// given only the volume key, finds them.
+// Register writes the device's record to the volume on the mirror, signed
+// by the account and sealed under the newest key generation. cfg must have
+// been opened with the master key (ParseConfig, CreateVolume): the account
+// signing key comes from it, and a device without the passphrase cannot
+// register another. When the volume has rotated its keys, the device also
+// writes itself a key share of each generation after the first, so that
+// Open, given only the volume key, finds them.
 func Register(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key, id Identity, now time.Time) error {
 	const op errors.Op = "volume.Register"
 	ring := cfg.ring
-	if len(ring) == 0 {
-		ring = []keys.Key{vk}
+	if len(ring) == 0 || cfg.signer == nil {
+		return errors.E(op, errors.Invalid, errors.Str("the volume config was not opened with the master key: only a login can add a device"))
 	}
 	if ring[0] != vk {
 		return errors.E(op, errors.Invalid, errors.Str("the volume key does not match the config"))
 	}
 	d := &Device{ID: id.ID, Name: id.Name, Public: id.Key.Public().(ed25519.PublicKey),
 		X25519: keys.DeviceX25519(id.Key).PublicKey().Bytes(), Created: now}
+	d.Sign(cfg.ID, cfg.signer)
 	prefix := volumePrefix(cfg.ID)
 	for g := 2; g <= len(ring); g++ {
 		b, err := sealKeyShare(cfg.ID, uint32(g), d, id, ring[g-1], nil, nil)

@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/blob/mem"
@@ -108,7 +110,7 @@ func TestRotateAfterRevoke(t *testing.T) {
 	if got := readFile(t, a.Volume, "/new.bin"); !bytes.Equal(got, fresh) {
 		t.Fatal("a reads other bytes than b wrote")
 	}
-	b2, err := Open(ctx, root, &Config{ID: a.Cfg.ID, Chunk: a.Cfg.Chunk}, a.Key, b.Me(), Options{StateDir: b.stateDir})
+	b2, err := Open(ctx, root, &Config{ID: a.Cfg.ID, Chunk: a.Cfg.Chunk, Account: a.Cfg.Account}, a.Key, b.Me(), Options{StateDir: b.stateDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +136,7 @@ func TestRotateAfterRevoke(t *testing.T) {
 	if err := Register(ctx, root, cfg, vk, id, a.now()); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Open(ctx, root, &Config{ID: cfg.ID, Chunk: cfg.Chunk}, vk, id, Options{StateDir: t.TempDir()})
+	c, err := Open(ctx, root, &Config{ID: cfg.ID, Chunk: cfg.Chunk, Account: cfg.Account}, vk, id, Options{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +157,7 @@ func TestRotateAfterRevoke(t *testing.T) {
 	if !errors.Is(err, errors.Permission) || !strings.Contains(err.Error(), "key generation 2") {
 		t.Fatalf("revoked device syncs: %v, want a Permission error naming generation 2", err)
 	}
-	if _, err := Open(ctx, root, &Config{ID: a.Cfg.ID, Chunk: a.Cfg.Chunk}, a.Key, x.Me(), Options{}); !errors.Is(err, errors.Permission) {
+	if _, err := Open(ctx, root, &Config{ID: a.Cfg.ID, Chunk: a.Cfg.Chunk, Account: a.Cfg.Account}, a.Key, x.Me(), Options{}); !errors.Is(err, errors.Permission) {
 		t.Fatalf("revoked device opens the volume afresh: %v, want Permission", err)
 	}
 	if x.Tree().Lookup("/new.bin") != nil {
@@ -221,5 +223,181 @@ func checkSealedAgainst(t *testing.T, vol blob.Store, before map[string]bool, ol
 	}
 	if packs == 0 || segs == 0 || idx == 0 {
 		t.Fatalf("the write made %d packs, %d segments, %d indexes", packs, segs, idx)
+	}
+}
+
+// plantSleeper writes what a thief of a device holding only the volume key
+// can: a record of a new device whose keys the thief controls, sealed with
+// the volume's meta key and signed with sign (not the account's key), and
+// a journal segment of that device. It returns the device's identity.
+func plantSleeper(t *testing.T, root blob.Store, cfg *Config, vk keys.Key, sign ed25519.PrivateKey) Identity {
+	t.Helper()
+	ctx := context.Background()
+	id := NewIdentity("sleeper")
+	d := &Device{ID: id.ID, Name: id.Name, Public: id.Key.Public().(ed25519.PublicKey),
+		X25519: keys.DeviceX25519(id.Key).PublicKey().Bytes(), Created: time.Now()}
+	d.Sign(cfg.ID, sign)
+	meta := keys.ForVolume(vk).Meta
+	prefix := volumePrefix(cfg.ID)
+	if err := root.Put(ctx, prefix+"devices/"+id.ID.String(), d.Marshal(meta, 1)); err != nil {
+		t.Fatal(err)
+	}
+	seg := &journal.Segment{Device: id.ID, Seq: 1, Entries: []journal.Entry{
+		{Time: journal.MakeHLC(time.Now()), Op: journal.Mkdir, Path: "/planted", Mode: 0o755}}}
+	b := seg.Marshal(meta, 1, id.Key)
+	if err := root.Put(ctx, prefix+journal.Name(id.ID, 1, dvpc.Hash(b)), b); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// wantSleeperRefused checks that err refuses the sleeper's device record
+// as corrupt, naming it.
+func wantSleeperRefused(t *testing.T, what string, err error, sleeper Identity) {
+	t.Helper()
+	if !errors.Is(err, errors.Corrupt) || !strings.Contains(err.Error(), "devices/"+sleeper.ID.String()) {
+		t.Fatalf("%s with a sleeper device record: %v, want Corrupt naming devices/%s", what, err, sleeper.ID)
+	}
+}
+
+// A thief of a device holds the volume key, and with it can seal a device
+// record; but only the account, that is the master key, signs one. A record
+// signed by any other key (a random one, or the stolen device's own) is
+// refused by Sync and check, and the rotation that follows the revocation
+// shares the new generation with no such device.
+func TestSleeperDeviceRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sign func(x *Volume) ed25519.PrivateKey
+	}{
+		{"random key", func(*Volume) ed25519.PrivateKey { return NewIdentity("k").Key }},
+		{"another device's key", func(x *Volume) ed25519.PrivateKey { return x.Me().Key }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			root := mem.New()
+			a := NewTest(t, root, "a", nil)
+			b := OpenTest(t, root, a.Cfg, a.Key, "b", nil)
+			x := OpenTest(t, root, a.Cfg, a.Key, "x", nil) // the stolen laptop
+			sleeper := plantSleeper(t, root, a.Cfg, a.Key, tc.sign(x))
+
+			wantSleeperRefused(t, "Sync", a.Sync(ctx), sleeper)
+			for _, d := range a.Devices() {
+				if d.ID == sleeper.ID {
+					t.Fatal("the sleeper is a device of the volume")
+				}
+			}
+			if a.Tree().Lookup("/planted") != nil {
+				t.Fatal("the sleeper's journal was read")
+			}
+			_, err := Open(ctx, root, &Config{ID: a.Cfg.ID, Chunk: a.Cfg.Chunk, Account: a.Cfg.Account}, a.Key, b.Me(), Options{})
+			wantSleeperRefused(t, "Open", err, sleeper)
+			res, err := a.Check(ctx, false, &Progress{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var named bool
+			for _, p := range res.Problems {
+				named = named || p.Object == "devices/"+sleeper.ID.String() && errors.Is(p.Err, errors.Corrupt)
+			}
+			if !named {
+				t.Fatalf("check reports %v, want the sleeper's record", res.Problems)
+			}
+
+			// The owner revokes the stolen device and rotates: nothing is
+			// shared while the record is there, and once it is removed the
+			// new generation goes to a and b only.
+			master, err := Unlock(ctx, root, a.Passphrase, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = a.Revoke(ctx, x.Me().ID)
+			wantSleeperRefused(t, "Revoke", err, sleeper)
+			_, err = a.Rotate(ctx, master)
+			wantSleeperRefused(t, "Rotate", err, sleeper)
+			vol := blob.Sub(root, volumePrefix(a.Cfg.ID))
+			if shares := newObjects(t, vol, "keys/", nil); len(shares) != 0 {
+				t.Fatalf("key shares written with a sleeper present: %v", shares)
+			}
+			for _, name := range newObjects(t, vol, "", nil) {
+				if strings.Contains(name, sleeper.ID.String()) {
+					if err := vol.Delete(ctx, name); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if _, err := a.Revoke(ctx, x.Me().ID); err != nil {
+				t.Fatal(err)
+			}
+			rot, err := a.Rotate(ctx, master)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var shared []string
+			for _, d := range rot.Shared {
+				shared = append(shared, d.Name)
+			}
+			if len(shared) != 2 || !slices.Contains(shared, "a") || !slices.Contains(shared, "b") {
+				t.Fatalf("rotation shared with %v, want a and b", shared)
+			}
+			for _, name := range newObjects(t, vol, "keys/", nil) {
+				if strings.HasSuffix(name, sleeper.ID.String()) || strings.HasSuffix(name, x.Me().ID.String()) {
+					t.Fatalf("key share %s for the sleeper or the revoked device", name)
+				}
+			}
+		})
+	}
+}
+
+// A device record is signed for one volume: a record of this account's
+// other volume, copied here, is refused.
+func TestDeviceRecordBoundToVolume(t *testing.T) {
+	ctx := context.Background()
+	root := mem.New()
+	a := NewTest(t, root, "a", nil)
+	master, err := Unlock(ctx, root, a.Passphrase, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, vk, err := CreateVolume(ctx, root, master, "other", a.Cfg.Chunk, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := NewIdentity("elsewhere")
+	if err := Register(ctx, root, other, vk, id, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := root.Get(ctx, volumePrefix(other.ID)+"devices/"+id.ID.String(), 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ParseDevice(keys.ForVolume(vk).Meta, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Verify(other.ID, a.Cfg.Account) || d.Verify(a.Cfg.ID, a.Cfg.Account) {
+		t.Fatal("a record verifies for another volume, or not for its own")
+	}
+	// Re-sealed with this volume's key (as a holder of both keys could),
+	// the account's signature still names the other volume.
+	if err := root.Put(ctx, volumePrefix(a.Cfg.ID)+"devices/"+id.ID.String(), d.Marshal(keys.ForVolume(a.Key).Meta, 1)); err != nil {
+		t.Fatal(err)
+	}
+	wantSleeperRefused(t, "Sync", a.Sync(ctx), id)
+}
+
+// Only a config opened with the master key registers a device, and a
+// volume is opened only knowing the account's public key.
+func TestRegisterNeedsMasterKey(t *testing.T) {
+	ctx := context.Background()
+	root := mem.New()
+	a := NewTest(t, root, "a", nil)
+	bare := &Config{ID: a.Cfg.ID, Chunk: a.Cfg.Chunk, Account: a.Cfg.Account}
+	if err := Register(ctx, root, bare, a.Key, NewIdentity("b"), time.Now()); !errors.Is(err, errors.Invalid) {
+		t.Fatalf("Register without the master key: %v, want Invalid", err)
+	}
+	bare.Account = nil
+	if _, err := Open(ctx, root, bare, a.Key, a.Me(), Options{}); !errors.Is(err, errors.Invalid) {
+		t.Fatalf("Open without the account key: %v, want Invalid", err)
 	}
 }

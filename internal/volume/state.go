@@ -14,13 +14,16 @@ import (
 )
 
 // The local state is one file, "state" in the state directory: the common
-// header (kind 8) and seal(local, body, ad = "dvpc local state" || volume id).
-// It caches what was read from the mirror: the key generations after the
-// first, device records, each device's decoded journal, and the index. Losing it loses nothing: Open rebuilds it
-// from the mirror.
+// header (kind 8) and seal(local, body, ad = "dvpc local state" || volume id
+// || account public key). It caches what was read from the mirror: the key
+// generations after the first, device records (verified with that account
+// key, which is why it is in the ad), each device's decoded journal, and the
+// index. Losing it loses nothing: Open rebuilds it from the mirror.
 const stateFile = "state"
 
-func (v *Volume) stateAD() []byte { return append([]byte("dvpc local state"), v.cfg.ID[:]...) }
+func (v *Volume) stateAD() []byte {
+	return append(append([]byte("dvpc local state"), v.cfg.ID[:]...), v.cfg.Account...)
+}
 
 // loadState reads the local state if there is one, and reports whether
 // there was. A state that does not open or decode is dropped and rebuilt

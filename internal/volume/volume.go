@@ -72,8 +72,13 @@ type devLog struct {
 // the mirror root, as the device me, and brings it up to date with the
 // mirror. The newer key generations come from the config when it was
 // opened with the master key (ParseConfig), from the local state, and from
-// this device's key shares on the mirror.
+// this device's key shares on the mirror. cfg.Account, the account's
+// public signing key, must be set: it verifies the device records.
 func Open(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key, me Identity, o Options) (*Volume, error) {
+	if len(cfg.Account) != ed25519.PublicKeySize {
+		return nil, errors.E(errors.Op("volume.Open"), errors.Invalid, errors.Str(
+			"this device does not know its account's public key, which verifies the volume's devices: log in again"))
+	}
 	k := keys.ForVolume(vk)
 	v := &Volume{
 		store:    blob.Sub(root, volumePrefix(cfg.ID)),
@@ -116,7 +121,8 @@ func (v *Volume) Me() Identity { return v.me }
 
 // Sync reads what is new on the mirror: device records, journal segments
 // and index objects. A segment that breaks its device's chain, fails its
-// signature or does not open is an error naming the object.
+// signature or does not open, and a device record the account did not
+// sign, are errors naming the object.
 func (v *Volume) Sync(ctx context.Context) error {
 	const op errors.Op = "volume.Sync"
 	// Records sealed under a generation this device lacks wait for its key
@@ -180,6 +186,9 @@ func (v *Volume) syncDevices(ctx context.Context, lenient bool) error {
 		}
 		if d.ID != id {
 			return errors.E(errors.Corrupt, i.Name, errors.Str("device record names another device"))
+		}
+		if !d.Verify(v.cfg.ID, v.cfg.Account) {
+			return errors.E(i.Name, errUnsigned())
 		}
 		v.mu.Lock()
 		v.devices[id] = d
