@@ -73,7 +73,7 @@ func commands() map[string]*command {
 		"diff":           {"PATH --from TIME [--to TIME]", "show how a text file changed between two moments", runDiff},
 		"restore":        {"PATH --at TIME", "bring back PATH as it was, as a new version", runRestore},
 		"export":         {"DIR [--at TIME] [--path PATH]", "write the whole tree, as it was at TIME, to a local folder", runExport},
-		"check":          {"[--read-data] [--json]", "verify every object on the mirror and say what a bad one affects", runCheck},
+		"check":          {"[--read-data] [--json] [--remove-forged]", "verify every object on the mirror and say what a bad one affects", runCheck},
 		"status":         {"[--json]", "show the volume, the mirror and this device", runStatus},
 	}
 }

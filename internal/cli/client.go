@@ -162,6 +162,9 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 		lock.Close()
 		return nil, err
 	}
+	for _, err := range v.Refused() {
+		fmt.Fprintf(env.Stderr, "dvpc: ignoring %s: someone who holds a volume key (a stolen PC?) planted it; revoke that device, then remove it with 'dvpc check --remove-forged'\n", message(err))
+	}
 	return &session{root: root, cfg: c, vol: v, lock: lock}, nil
 }
 

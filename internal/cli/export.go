@@ -48,10 +48,20 @@ func runExport(ctx context.Context, env *Env, a *args) error {
 
 func runCheck(ctx context.Context, env *Env, a *args) error {
 	readData := a.bool("read-data")
+	removeForged := a.bool("remove-forged")
 	if err := a.check(0, 0); err != nil {
 		return err
 	}
 	return withVolume(ctx, env, a, func(v *volume.Volume) error {
+		if removeForged {
+			gone, err := v.RemoveRefused(ctx)
+			for _, name := range gone {
+				fmt.Fprintf(env.Stdout, "removed forged %s\n", name)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		p := &volume.Progress{}
 		pr := startProgress(env, a, "check", p)
 		res, err := v.Check(ctx, readData, p)

@@ -11,6 +11,7 @@ package volume
 import (
 	"context"
 	"crypto/ed25519"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,7 @@ type Volume struct {
 	top     uint32                 // the newest of them
 	devices map[dvpc.DeviceID]*Device
 	revoked map[dvpc.DeviceID]*Revocation
+	refused map[dvpc.DeviceID]error // device records the account did not sign
 	logs    map[dvpc.DeviceID]*devLog
 	index   *pack.Index
 	indexes map[dvpc.ObjectID]bool // index objects already read
@@ -91,6 +93,7 @@ func Open(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key, me Ide
 		stateDir: o.StateDir,
 		devices:  map[dvpc.DeviceID]*Device{},
 		revoked:  map[dvpc.DeviceID]*Revocation{},
+		refused:  map[dvpc.DeviceID]error{},
 		logs:     map[dvpc.DeviceID]*devLog{},
 		index:    pack.NewIndex(),
 		indexes:  map[dvpc.ObjectID]bool{},
@@ -165,8 +168,9 @@ func (v *Volume) syncDevices(ctx context.Context, lenient bool) error {
 		}
 		v.mu.Lock()
 		_, ok := v.devices[id]
+		_, bad := v.refused[id]
 		v.mu.Unlock()
-		if ok {
+		if ok || bad {
 			return nil
 		}
 		b, err := v.store.Get(ctx, i.Name, 0, -1)
@@ -188,7 +192,14 @@ func (v *Volume) syncDevices(ctx context.Context, lenient bool) error {
 			return errors.E(errors.Corrupt, i.Name, errors.Str("device record names another device"))
 		}
 		if !d.Verify(v.cfg.ID, v.cfg.Account) {
-			return errors.E(i.Name, errUnsigned())
+			// Sealed with a volume key but not signed by the account: planted
+			// by someone who holds a volume key, such as a stolen PC. The
+			// device is not one of the volume's: it gets no key share and
+			// its segments are not read. Work goes on; Refused names it.
+			v.mu.Lock()
+			v.refused[id] = errors.E(i.Name, errUnsigned())
+			v.mu.Unlock()
+			return nil
 		}
 		v.mu.Lock()
 		v.devices[id] = d
@@ -233,6 +244,9 @@ func (v *Volume) syncJournals(ctx context.Context) error {
 		}
 		if v.cutOff(s) {
 			return nil // signed after its device was revoked: not part of the volume
+		}
+		if v.isRefused(s.dev) {
+			return nil // of a planted device record
 		}
 		v.mu.Lock()
 		l := v.logs[s.dev]
@@ -473,4 +487,60 @@ func (v *Volume) Devices() []*Device {
 		out = append(out, d)
 	}
 	return out
+}
+
+func (v *Volume) isRefused(id dvpc.DeviceID) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, bad := v.refused[id]
+	return bad
+}
+
+// Refused returns, one error each, the device records on the mirror that
+// the account did not sign: planted by someone who holds a volume key.
+// They are ignored; RemoveRefused deletes them.
+func (v *Volume) Refused() []error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []error
+	for _, err := range v.refused {
+		out = append(out, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Error() < out[j].Error() })
+	return out
+}
+
+// RemoveRefused deletes from the mirror the device records that the
+// account did not sign, and the journal segments of those devices, and
+// returns the names it deleted.
+func (v *Volume) RemoveRefused(ctx context.Context) ([]string, error) {
+	const op errors.Op = "volume.RemoveRefused"
+	v.mu.Lock()
+	ids := make([]dvpc.DeviceID, 0, len(v.refused))
+	for id := range v.refused {
+		ids = append(ids, id)
+	}
+	v.mu.Unlock()
+	var gone []string
+	for _, id := range ids {
+		var names []string
+		err := v.store.List(ctx, "journal/"+id.String()+"/", func(i blob.Info) error {
+			names = append(names, i.Name)
+			return nil
+		})
+		if err != nil {
+			return gone, errors.E(op, err)
+		}
+		names = append(names, "devices/"+id.String())
+		for _, name := range names {
+			if err := v.store.Delete(ctx, name); err != nil {
+				return gone, errors.E(op, err)
+			}
+			gone = append(gone, name)
+		}
+		v.mu.Lock()
+		delete(v.refused, id)
+		v.mu.Unlock()
+	}
+	return gone, nil
 }
