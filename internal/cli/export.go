@@ -121,10 +121,27 @@ func runStatus(ctx context.Context, env *Env, a *args) error {
 	st := map[string]any{"mirror": s.cfg.Mirror, "volume": s.cfg.VolumeName, "volume_id": s.cfg.Volume,
 		"device": s.cfg.DeviceName, "device_id": s.cfg.Device, "files": files, "bytes": bytes,
 		"devices": len(s.vol.Devices()), "changes": s.vol.Known()}
+	account := ""
+	if isURL(s.cfg.Mirror) && !a.bool("offline") {
+		// What the server counts for the whole account: every volume, and
+		// every version kept.
+		if cl, err := configClient(s.cfg); err == nil {
+			if acct, err := cl.Account(ctx); err == nil {
+				st["user"], st["used"], st["quota"], st["totp"] = acct.User, acct.Used, acct.Quota, acct.TOTP
+				quota := "no quota"
+				if acct.Quota > 0 {
+					quota = "quota " + size(acct.Quota)
+				}
+				account = fmt.Sprintf("account %s: %s stored on the server, %s\n", acct.User, size(acct.Used), quota)
+			} else {
+				return serverError(err, s.cfg.Mirror, s.cfg.User)
+			}
+		}
+	}
 	if a.bool("json") {
 		return json.NewEncoder(env.Stdout).Encode(st)
 	}
-	fmt.Fprintf(env.Stdout, "volume  %s (%s)\nmirror  %s\ndevice  %s (%s)\nfiles   %d, %s\nhistory %d changes from %d devices\n",
-		s.cfg.VolumeName, s.cfg.Volume, s.cfg.Mirror, s.cfg.DeviceName, s.cfg.Device, files, size(int64(bytes)), st["changes"], st["devices"])
+	fmt.Fprintf(env.Stdout, "volume  %s (%s)\nmirror  %s\ndevice  %s (%s)\nfiles   %d, %s\nhistory %d changes from %d devices\n%s",
+		s.cfg.VolumeName, s.cfg.Volume, s.cfg.Mirror, s.cfg.DeviceName, s.cfg.Device, files, size(int64(bytes)), st["changes"], st["devices"], account)
 	return nil
 }

@@ -190,6 +190,9 @@ func TestServerQuota(t *testing.T) {
 	if out := a.ok("ls", "/"); strings.Contains(out, "big") {
 		t.Fatalf("a refused upload shows in the tree:\n%s", out)
 	}
+	if out := a.ok("status"); !strings.Contains(out, "account bob") || !strings.Contains(out, "quota 65.5 kB") {
+		t.Fatalf("status does not show the account's quota:\n%s", out)
+	}
 	a.ok("serve", "account", "quota", "bob", "0", "--data", data)
 	a.ok("put", big, "/big")
 	out := a.ok("serve", "account", "list", "--data", data)
