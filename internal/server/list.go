@@ -23,8 +23,8 @@ type listResp struct {
 var errPageFull = errors.Str("page full")
 
 // list answers one page of the account's objects under a prefix. The
-// folder mirror lists in lexical order; names up to after are skipped,
-// and the walk stops one name past the page.
+// folder mirror lists in lexical order from after, without reading the
+// folders before it, and the walk stops one name past the page.
 func (s *Server) list(w http.ResponseWriter, r *http.Request, ses *session) error {
 	q, err := parseListQuery(r.URL.RawQuery)
 	if err != nil {
@@ -40,7 +40,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, ses *session) erro
 		return err
 	}
 	out := listResp{Objects: make([]objectJSON, 0, min(q.limit, 256))}
-	err = st.List(r.Context(), q.prefix, func(info blob.Info) error {
+	err = st.ListAfter(r.Context(), q.prefix, q.after, func(info blob.Info) error {
 		if info.Name <= q.after {
 			return nil
 		}

@@ -153,3 +153,49 @@ func TestIsTemp(t *testing.T) {
 		}
 	}
 }
+
+// ListAfter lists exactly the names after a given one, for any after (a
+// listed name, a missing one, a folder's name, names that sort between
+// siblings), and does not read the folders that lie wholly before it.
+func TestListAfter(t *testing.T) {
+	s := newTestStore(t)
+	names := []string{"a", "data/ab/1", "data/ab/2", "data/ab-x", "data/ab.y", "data/abc/3", "data/ac/4",
+		"data/b/c/5", "data/b/d", "data.x", "index/x", "z"}
+	for _, name := range names {
+		if err := s.Put(t.Context(), name, []byte(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	afters := append([]string{"", "0", "data", "data/", "data/ab", "data/ab/", "data/ab/1", "data/ab/15", "data/ab-",
+		"data/abc", "data/abc/3", "data/b", "data/b/c", "data/b/c/5", "data/zz", "zz"}, names...)
+	for _, prefix := range []string{"", "data/", "data/ab"} {
+		for _, after := range afters {
+			var want []string
+			for _, n := range names {
+				if n > after && len(n) >= len(prefix) && n[:len(prefix)] == prefix {
+					want = append(want, n)
+				}
+			}
+			slices.Sort(want)
+			var got []string
+			err := s.ListAfter(t.Context(), prefix, after, func(in blob.Info) error {
+				got = append(got, in.Name)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("ListAfter(%q, %q) = %q, want %q", prefix, after, got, want)
+			}
+		}
+	}
+	var read []string
+	s.onReadDir = func(dir string) { read = append(read, dir) }
+	if err := s.ListAfter(t.Context(), "data/", "data/b/c/5", func(blob.Info) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"data", "data/b", "data/b/c"}; !slices.Equal(read, want) {
+		t.Errorf("ListAfter read folders %q, want %q", read, want)
+	}
+}

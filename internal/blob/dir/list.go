@@ -17,6 +17,13 @@ import (
 // "data/ab" that is the folder data, and the folders in it whose names
 // start with "ab". A prefix no valid name can start with lists nothing.
 func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) error) error {
+	return s.ListAfter(ctx, prefix, "", fn)
+}
+
+// ListAfter is List of the names that sort after the name after. It skips
+// the folders whose names all sort before it without reading them, so a
+// listing in pages costs what the pages hold, not what precedes them.
+func (s *Store) ListAfter(ctx context.Context, prefix, after string, fn func(blob.Info) error) error {
 	const op errors.Op = "dir.List"
 	if err := ctx.Err(); err != nil {
 		return errors.E(op, prefix, err)
@@ -28,7 +35,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) erro
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 		parent, partial = prefix[:i], prefix[i+1:]
 	}
-	w := &walker{ctx: ctx, op: op, root: s.root, fn: fn, onRead: s.onReadDir}
+	w := &walker{ctx: ctx, op: op, root: s.root, fn: fn, after: after, onRead: s.onReadDir}
 	return w.walk(parent, partial)
 }
 
@@ -64,10 +71,11 @@ func validElem(base string) bool {
 
 // walker lists a tree of folders in lexical order of the object names.
 type walker struct {
-	ctx  context.Context
-	op   errors.Op
-	root string
-	fn   func(blob.Info) error
+	ctx   context.Context
+	op    errors.Op
+	root  string
+	fn    func(blob.Info) error
+	after string // list only names that sort after this one
 
 	onRead func(dir string)
 }
@@ -102,9 +110,14 @@ func (w *walker) walk(dir, partial string) error {
 		if dir != "" {
 			name = dir + "/" + name
 		}
-		if e.dir {
+		switch {
+		case w.after != "" && !e.dir && name <= w.after:
+			// listed on an earlier page
+		case w.after != "" && e.dir && name+"/" < w.after && !strings.HasPrefix(w.after, name+"/"):
+			// every name in the folder sorts before after
+		case e.dir:
 			err = w.walk(name, "")
-		} else {
+		default:
 			err = w.file(name, e)
 		}
 		if err != nil {
