@@ -36,7 +36,8 @@ FUZZ_TARGETS = \
 	./internal/remote:FuzzMtime:$(FUZZHTTP) \
 	./internal/remote:FuzzErrorBody:$(FUZZHTTP) \
 	./internal/remote:FuzzResponses:$(FUZZHTTP) \
-	./internal/remote:FuzzReadRange:$(FUZZHTTP)
+	./internal/remote:FuzzReadRange:$(FUZZHTTP) \
+	./internal/blob/s3:FuzzParse
 
 .PHONY: test vet unit fuzz build bench
 

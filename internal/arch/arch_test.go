@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"internal/blob/dir":      {"internal/blob", "internal/errors"},
 	"internal/blob/mem":      {"internal/blob", "internal/errors"},
 	"internal/blob/faulty":   {"internal/blob", "internal/errors"},
+	"internal/blob/s3":       {"internal/blob", "internal/errors"},
 	"internal/blob/blobtest": {"internal/blob", "internal/errors"},
 	"internal/pack":          {"internal/chunk", "internal/dvpc", "internal/errors", "internal/keys", "internal/seal"},
 	"internal/journal":       {"internal/dvpc", "internal/errors", "internal/seal"},
