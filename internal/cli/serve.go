@@ -53,6 +53,11 @@ func runServe(ctx context.Context, env *Env, a *args) error {
 			return usagef("--max-watches-per-account takes a positive number")
 		}
 	}
+	if w := a.flag("max-conns"); w != "" {
+		if cfg.MaxConns, err = strconv.Atoi(w); err != nil || cfg.MaxConns < 1 {
+			return usagef("--max-conns takes a positive number")
+		}
+	}
 	if w := a.flag("max-watches"); w != "" {
 		if cfg.MaxWatches, err = strconv.Atoi(w); err != nil || cfg.MaxWatches < 1 {
 			return usagef("--max-watches takes a positive number")

@@ -41,6 +41,7 @@ type Config struct {
 	ObjectWait           time.Duration // how long one waits for a slot before 503; default 1 s
 	MaxWatches           int           // watches waiting at once; default 4096
 	MaxWatchesPerAccount int           // of them, for one account; default 16
+	MaxConns             int           // connections open at once; default 8192
 
 	Log *slog.Logger     // default slog.Default()
 	Now func() time.Time // the clock; default time.Now
@@ -54,6 +55,7 @@ const (
 	DefaultObjectWait           = time.Second
 	DefaultMaxWatches           = 4096
 	DefaultMaxWatchesPerAccount = 16
+	DefaultMaxConns             = 8192
 )
 
 // Limits of the HTTP server itself.
@@ -74,6 +76,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxObjectRequests, DefaultMaxObjectRequests)
 	def(&c.MaxWatches, DefaultMaxWatches)
 	def(&c.MaxWatchesPerAccount, DefaultMaxWatchesPerAccount)
+	def(&c.MaxConns, DefaultMaxConns)
 	if c.MaxObject <= 0 {
 		c.MaxObject = DefaultMaxObject
 	}
@@ -164,7 +167,9 @@ func (s *Server) open() error {
 	if s.db, err = meta.Open(filepath.Join(s.cfg.Data, "meta.db")); err != nil {
 		return err
 	}
-	if s.ln, err = net.Listen("tcp", s.cfg.Listen); err != nil {
+	if s.ln, err = net.Listen("tcp", s.cfg.Listen); err == nil {
+		s.ln = limitListener(s.ln, s.cfg.MaxConns)
+	} else {
 		kind := errors.Invalid // a malformed address, or no such host
 		if stderrors.Is(err, syscall.EADDRINUSE) || stderrors.Is(err, syscall.EACCES) {
 			kind = errors.Unavailable
