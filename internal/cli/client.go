@@ -85,12 +85,30 @@ func saveConfig(env *Env, c *clientConfig) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return errors.E(errors.IO, err)
 	}
+	// Written whole and synced before it replaces the old one: a crash
+	// leaves the old login or the new, never an empty file.
 	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return errors.E(errors.IO, err)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return errors.E(errors.IO, tmp, err)
 	}
-	if err := os.Rename(tmp, p); err != nil {
-		return errors.E(errors.IO, err)
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return errors.E(errors.IO, p, err)
+	}
+	if d, err := os.Open(filepath.Dir(p)); err == nil {
+		d.Sync()
+		d.Close()
 	}
 	return nil
 }

@@ -188,6 +188,11 @@ func loginRemote(ctx context.Context, env *Env, a *args, url string) error {
 	if err := p.Validate(); err != nil || len(pre.Salt) != 16 {
 		return errors.E(errors.Corrupt, url, errors.Str("the server sent implausible key stretching parameters"))
 	}
+	if floor := kdfParams(env); !p.AtLeast(floor) {
+		return errors.E(errors.Permission, url, errors.Str(fmt.Sprintf(
+			"the server asks to stretch the passphrase with Argon2id at %d pass(es) and %d KiB, below DVPC's minimum of %d and %d KiB: it could then guess the passphrase cheaply; do not log in to it",
+			p.Time, p.MemoryKiB, floor.Time, floor.MemoryKiB)))
+	}
 	pass, err := passphrase(env, a, false)
 	if err != nil {
 		return err

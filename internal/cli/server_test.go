@@ -374,3 +374,15 @@ func TestServerHoldsNoSecrets(t *testing.T) {
 func (p *pc) environ() *Env {
 	return &Env{Getenv: func(k string) string { return p.env[k] }, Now: time.Now}
 }
+
+// A server that asks for weaker key stretching than DVPC's minimum is
+// refused before the passphrase is stretched or anything is sent: it could
+// otherwise guess the passphrase cheaply from the auth key.
+func TestLoginRefusesWeakKDF(t *testing.T) {
+	srv := startServer(t, t.TempDir())
+	a := newPC(t)
+	a.ok("signup", srv.URL(), "frank") // cheap parameters, as tests use
+	b := newPC(t)
+	delete(b.env, "DVPC_TEST_CHEAP_KDF") // a real client: the floor is the default
+	b.fails(exitPermission, "below DVPC's minimum", "login", srv.URL(), "frank")
+}

@@ -58,6 +58,12 @@ func (p Params) Validate() error {
 	return nil
 }
 
+// AtLeast reports whether p costs at least as much as q in passes and in
+// memory. A client refuses to stretch a passphrase for a server with
+// parameters below its floor: a server that asked for cheap ones could
+// guess the passphrase cheaply from the auth key.
+func (p Params) AtLeast(q Params) bool { return p.Time >= q.Time && p.MemoryKiB >= q.MemoryKiB }
+
 // Stretched is what a passphrase yields.
 type Stretched struct {
 	Auth   Key // proves the user to a server; the server keeps only a hash

@@ -74,14 +74,25 @@ func checkPartial(resp *http.Response, off, length int64) (int64, error) {
 	return n, nil
 }
 
+// maxObject bounds what one answer may make the client hold: a server
+// that streams without end is cut off here. It is far above the server's
+// own limit on objects (256 MiB by default).
+const maxObject = 4 << 30
+
 // readRange reads the bytes that bodyRange finds in the answer.
 func readRange(resp *http.Response, off, length int64) ([]byte, error) {
 	r, n, err := bodyRange(resp, off, length)
 	switch {
 	case err != nil:
 		return nil, err
+	case n > maxObject:
+		return nil, badAnswer("an answer of %d bytes, over the largest object (%d)", n, int64(maxObject))
 	case n < 0 || n > maxPrealloc:
-		return io.ReadAll(r)
+		b, err := io.ReadAll(io.LimitReader(r, maxObject+1))
+		if err == nil && int64(len(b)) > maxObject {
+			return nil, badAnswer("an answer longer than the largest object (%d bytes)", int64(maxObject))
+		}
+		return b, err
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {

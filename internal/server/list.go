@@ -3,6 +3,8 @@ package server
 import (
 	stderrors "errors"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -34,7 +36,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, ses *session) erro
 	if err != nil {
 		return err
 	}
-	defer release()
+	var once sync.Once
+	defer once.Do(release)
 	st, err := s.store(ses.account.ID)
 	if err != nil {
 		return err
@@ -54,6 +57,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, ses *session) erro
 	if err != nil && !stderrors.Is(err, errPageFull) {
 		return err
 	}
+	// The slot bounds open folders, not a client's reading: give it back
+	// before the answer goes out, and cut off a client that stops reading.
+	once.Do(release)
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(bodyIdleTimeout))
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -204,6 +204,9 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, st *dir.Store, name
 			return nil
 		}
 		if n <= readChunk {
+			// A client that stops reading must not hold its request slot
+			// for ever.
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(bodyIdleTimeout))
 			w.Write(buf)
 			return nil
 		}

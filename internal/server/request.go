@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -68,12 +69,18 @@ type (
 	}
 )
 
+// jsonReadTimeout bounds how long a JSON body may take to arrive.
+var jsonReadTimeout = 10 * time.Second // a variable for tests
+
 // readJSON reads the request's body, at most maxJSON bytes of one JSON
 // value, into v, and checks it.
 func readJSON(w http.ResponseWriter, r *http.Request, v interface{ check() error }) error {
 	if r.ContentLength > maxJSON {
 		return refuse(codeTooLarge, "the body is over 64 KiB")
 	}
+	// A body of at most 64 KiB comes in seconds: a client that holds the
+	// connection open without sending it is cut off.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(jsonReadTimeout))
 	if err := parseJSON(http.MaxBytesReader(w, r.Body, maxJSON), v); err != nil {
 		return err
 	}
