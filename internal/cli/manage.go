@@ -446,7 +446,18 @@ func runTOTP(ctx context.Context, env *Env, a *args) error {
 		if code == "" {
 			return usagef("give the code from the authenticator app with --otp CODE")
 		}
-		if err := cl.TOTPConfirm(ctx, code); err != nil {
+		// The passphrase proves that it is the account's owner, not only a
+		// device's token (a stolen PC), who turns TOTP on.
+		acct, err := volume.ReadAccount(ctx, cl.Store())
+		if err != nil {
+			return serverError(err, c.Mirror, c.User)
+		}
+		pass, err := passphrase(env, a, false)
+		if err != nil {
+			return err
+		}
+		auth := acct.Stretch(pass).Auth
+		if err := cl.TOTPConfirm(ctx, code, auth[:]); err != nil {
 			return serverError(err, c.Mirror, c.User)
 		}
 		fmt.Fprintln(env.Stdout, "TOTP is on: logins to this account now need a code ('dvpc login ... --otp CODE').")

@@ -221,16 +221,22 @@ func (c *Client) TOTPBegin(ctx context.Context) (*TOTPSecret, error) {
 	return &out, nil
 }
 
-// TOTPConfirm turns TOTP on with a code from the pending secret.
-func (c *Client) TOTPConfirm(ctx context.Context, code string) error {
+// TOTPConfirm turns TOTP on with a code from the pending secret and the
+// current passphrase's auth key: a token alone cannot turn it on.
+func (c *Client) TOTPConfirm(ctx context.Context, code string, auth []byte) error {
 	r := &request{method: http.MethodPost, path: "/v1/account/totp/confirm", auth: true}
-	return c.call(ctx, "remote.TOTPConfirm", r, false, totpCode{code}, nil)
+	return c.call(ctx, "remote.TOTPConfirm", r, false, totpConfirm{code, auth}, nil)
 }
 
 // TOTPDisable turns TOTP off, given a current code.
 func (c *Client) TOTPDisable(ctx context.Context, code string) error {
 	r := &request{method: http.MethodPost, path: "/v1/account/totp/disable", auth: true}
 	return c.call(ctx, "remote.TOTPDisable", r, false, totpCode{code}, nil)
+}
+
+type totpConfirm struct {
+	Code string `json:"code"`
+	Auth []byte `json:"auth"`
 }
 
 type totpCode struct {

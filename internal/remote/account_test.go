@@ -112,10 +112,10 @@ func TestAccountRoutes(t *testing.T) {
 	if err != nil || sec.Secret != "JBSWY3DPEHPK3PXP" || !strings.HasPrefix(sec.URI, "otpauth://") {
 		t.Fatalf("TOTPBegin = %+v, %v", sec, err)
 	}
-	if err := c.TOTPConfirm(ctx, "123456"); err != nil {
+	if err := c.TOTPConfirm(ctx, "123456", make([]byte, 32)); err != nil {
 		t.Fatal(err)
 	}
-	checkBody(t, f, "/v1/account/totp/confirm", "code")
+	checkBody(t, f, "/v1/account/totp/confirm", "auth", "code")
 	if err := c.TOTPDisable(ctx, "654321"); err != nil || f.body("/v1/account/totp/disable")["code"] != "654321" {
 		t.Fatalf("TOTPDisable: %v, body %v", err, f.body("/v1/account/totp/disable"))
 	}

@@ -238,7 +238,7 @@ func TestServerTOTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.TOTPConfirm(t.Context(), totp.Code(key, clock())); err != nil {
+	if err := a.TOTPConfirm(t.Context(), totp.Code(key, clock()), u.auth); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := login(t, url, u, ""); remote.Code(err) != remote.CodeOTPRequired {

@@ -258,7 +258,7 @@ func TestTOTP(t *testing.T) {
 	clk := newClock()
 	ts := start(t, Config{Signup: true, Now: clk.Now})
 	u := ts.signup("alice")
-	want(t, "confirm with nothing pending", ts.do("POST", "/v1/account/totp/confirm", u.token, codeReq{"123456"}), 400, codeInvalid)
+	want(t, "confirm with nothing pending", ts.do("POST", "/v1/account/totp/confirm", u.token, totpConfirmReq{"123456", u.auth[:]}), 400, codeInvalid)
 	r := ts.do("POST", "/v1/account/totp", u.token, nil)
 	want(t, "totp", r, 200, "")
 	var tr totpResp
@@ -270,9 +270,19 @@ func TestTOTP(t *testing.T) {
 	if u.info().TOTP {
 		t.Fatal("TOTP on before it was confirmed")
 	}
-	want(t, "confirm with a wrong code", ts.do("POST", "/v1/account/totp/confirm", u.token, codeReq{wrongCode(secret, clk.Now())}), 401, codeBadOTP)
+	want(t, "confirm with a wrong code", ts.do("POST", "/v1/account/totp/confirm", u.token, totpConfirmReq{wrongCode(secret, clk.Now()), u.auth[:]}), 401, codeBadOTP)
 	code := totp.Code(secret, clk.Now())
-	want(t, "confirm", ts.do("POST", "/v1/account/totp/confirm", u.token, codeReq{code}), 204, "")
+	// A stolen token alone cannot turn TOTP on: the passphrase's auth key
+	// must come with the code.
+	want(t, "confirm without auth", ts.do("POST", "/v1/account/totp/confirm", u.token, codeReq{code}), 400, codeInvalid)
+	_, wrongAuth := envelope("not alice's passphrase")
+	want(t, "confirm with another auth", ts.do("POST", "/v1/account/totp/confirm", u.token, totpConfirmReq{code, wrongAuth[:]}), 401, codeBadCredentials)
+	if u.info().TOTP {
+		t.Fatal("TOTP on without the passphrase")
+	}
+	clk.advance(time.Minute) // the failures above count against the rate limit
+	code = totp.Code(secret, clk.Now())
+	want(t, "confirm", ts.do("POST", "/v1/account/totp/confirm", u.token, totpConfirmReq{code, u.auth[:]}), 204, "")
 	if !u.info().TOTP {
 		t.Fatal("TOTP off after confirm")
 	}

@@ -16,7 +16,7 @@ type checker interface{ check() error }
 
 // bodies returns a fresh value of every JSON body the server parses.
 func bodies() []checker {
-	return []checker{&signupReq{}, &loginReq{}, &recoverReq{}, &recoverEnvelopeReq{}, &passphraseReq{}, &codeReq{}}
+	return []checker{&signupReq{}, &loginReq{}, &recoverReq{}, &recoverEnvelopeReq{}, &passphraseReq{}, &codeReq{}, &totpConfirmReq{}}
 }
 
 // FuzzBodies feeds every JSON body parser the same bytes. A body that
@@ -98,6 +98,10 @@ func checkedBody(t *testing.T, v checker) {
 	case *codeReq:
 		if q.Code == "" || len(q.Code) > maxCodeLen {
 			t.Fatalf("code %q passed", q.Code)
+		}
+	case *totpConfirmReq:
+		if q.Code == "" || len(q.Code) > maxCodeLen || len(q.Auth) != authSize {
+			t.Fatalf("code %q, auth of %d bytes passed", q.Code, len(q.Auth))
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"net/http"
 
 	"github.com/dvpc/dvpc/internal/errors"
@@ -31,7 +33,7 @@ func (s *Server) totpBegin(w http.ResponseWriter, r *http.Request, ses *session)
 }
 
 func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request, ses *session) error {
-	var q codeReq
+	var q totpConfirmReq
 	if err := readJSON(w, r, &q); err != nil {
 		return err
 	}
@@ -42,6 +44,9 @@ func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request, ses *sessio
 	at, err := s.begin(a.User, clientAddr(r))
 	if err != nil {
 		return err
+	}
+	if got := sha256.Sum256(q.Auth); subtle.ConstantTimeCompare(got[:], a.AuthHash[:]) != 1 {
+		return s.loginFailed(r, at, a.User, refuse(codeBadCredentials, "auth is not the current passphrase's"))
 	}
 	step, ok := totp.Verify(a.TOTPPending, q.Code, s.cfg.Now(), a.TOTPStep)
 	if !ok {

@@ -67,6 +67,13 @@ type (
 	codeReq struct {
 		Code string `json:"code"`
 	}
+	// totpConfirmReq turns TOTP on: the code proves the app holds the
+	// secret, the auth key that the passphrase is known, so that a stolen
+	// token alone cannot lock the owner out with a secret of its own.
+	totpConfirmReq struct {
+		Code string `json:"code"`
+		Auth []byte `json:"auth"`
+	}
 )
 
 // jsonReadTimeout bounds how long a JSON body may take to arrive.
@@ -131,6 +138,13 @@ func (q *recoverEnvelopeReq) check() error {
 func (q *passphraseReq) check() error {
 	return first(checkAuth("old_auth", q.OldAuth), checkAuth("auth", q.Auth), checkEnvelope(q.Account),
 		checkRecovery(q.Recovery))
+}
+
+func (q *totpConfirmReq) check() error {
+	if err := (&codeReq{q.Code}).check(); err != nil {
+		return err
+	}
+	return checkAuth("auth", q.Auth)
 }
 
 func (q *codeReq) check() error {
