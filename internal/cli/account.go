@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/term"
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -71,43 +68,7 @@ func makeKeyFile(env *Env, a *args, flag string) ([]byte, error) {
 // newPassphrase reads a new passphrase from DVPC_NEW_PASSPHRASE,
 // --new-passphrase-file, or the terminal (twice).
 func newPassphrase(env *Env, a *args) ([]byte, error) {
-	if f := a.flag("new-passphrase-file"); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, errors.E(errors.NotExist, f, err)
-		}
-		b = bytes.TrimRight(b, "\r\n")
-		if len(b) == 0 {
-			return nil, errors.E(errors.Invalid, f, errors.Str("the passphrase file is empty"))
-		}
-		return b, nil
-	}
-	if p := env.Getenv("DVPC_NEW_PASSPHRASE"); p != "" {
-		return []byte(p), nil
-	}
-	in, ok := env.Stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(in.Fd())) {
-		return nil, errors.E(errors.Invalid, errors.Str("no new passphrase: set DVPC_NEW_PASSPHRASE, pass --new-passphrase-file FILE, or run on a terminal"))
-	}
-	fmt.Fprint(env.Stderr, "New passphrase: ")
-	p, err := term.ReadPassword(int(in.Fd()))
-	fmt.Fprintln(env.Stderr)
-	if err != nil {
-		return nil, errors.E(errors.IO, err)
-	}
-	fmt.Fprint(env.Stderr, "Again: ")
-	q, err := term.ReadPassword(int(in.Fd()))
-	fmt.Fprintln(env.Stderr)
-	if err != nil {
-		return nil, errors.E(errors.IO, err)
-	}
-	if !bytes.Equal(p, q) {
-		return nil, errors.E(errors.Invalid, errors.Str("the two passphrases differ"))
-	}
-	if len(p) == 0 {
-		return nil, errors.E(errors.Invalid, errors.Str("empty passphrase"))
-	}
-	return p, nil
+	return readSecret(env, a, "new passphrase", true)
 }
 
 // accountChange is a new account envelope to store, with what a server

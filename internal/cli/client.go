@@ -20,6 +20,7 @@ import (
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/keys"
+	"github.com/dvpc/dvpc/internal/remote"
 	"github.com/dvpc/dvpc/internal/volume"
 )
 
@@ -145,18 +146,16 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := openConfigMirror(c)
-	if err == nil && isURL(c.Mirror) && !offline {
-		_, err = root.Get(ctx, volume.AccountObject, 0, 1) // a GET, so that a refusal says why
-		if err != nil && !errors.Is(err, errors.Unavailable) {
-			return nil, serverError(err, c.Mirror, c.User)
-		}
-	}
-	if errors.Is(err, errors.NotExist) || errors.Is(err, errors.Unavailable) {
-		// Unplugged or out of reach: what this PC knows stays readable;
-		// anything that needs the mirror fails with a clear error.
+	// Unplugged or out of reach: what this PC knows stays readable;
+	// anything that needs the mirror fails with a clear error.
+	var root blob.Store
+	unreachable := func() {
 		fmt.Fprintf(env.Stderr, "dvpc: the mirror %s is not reachable; working from what this PC knows\n", c.Mirror)
 		root, offline = blob.Unreachable("the mirror "+c.Mirror+" is not reachable (is the drive plugged in, is the network up?); nothing was changed"), true
+	}
+	root, err = openConfigMirror(c)
+	if errors.Is(err, errors.NotExist) {
+		unreachable()
 	} else if err != nil {
 		return nil, err
 	}
@@ -175,10 +174,17 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 	}
 	cfg := &volume.Config{ID: volID, Name: c.VolumeName, Chunk: c.Chunk, Created: c.Created, Account: c.AccountKey}
 	me := volume.Identity{ID: devID, Name: c.DeviceName, Key: ed25519.NewKeyFromSeed(c.DeviceKey)}
-	v, err := volume.Open(ctx, root, cfg, keys.Key(c.VolumeKey), me, volume.Options{StateDir: sd, Now: env.Now, Offline: offline})
+	opts := volume.Options{StateDir: sd, Now: env.Now, Offline: offline}
+	v, err := volume.Open(ctx, root, cfg, keys.Key(c.VolumeKey), me, opts)
+	if errors.Is(err, errors.Unavailable) && !offline && remote.Code(err) != remote.CodeRateLimited {
+		// A server found out of reach while syncing.
+		unreachable()
+		opts.Offline = true
+		v, err = volume.Open(ctx, root, cfg, keys.Key(c.VolumeKey), me, opts)
+	}
 	if err != nil {
 		lock.Close()
-		return nil, err
+		return nil, serverError(err, c.Mirror, c.User)
 	}
 	for _, err := range v.Refused() {
 		fmt.Fprintf(env.Stderr, "dvpc: ignoring %s: someone who holds a volume key (a stolen PC?) planted it; revoke that device, then remove it with 'dvpc check --remove-forged'\n", message(err))
@@ -206,7 +212,16 @@ func lockDir(dir string) (*os.File, error) {
 // passphrase reads the passphrase from DVPC_PASSPHRASE, --passphrase-file,
 // or the terminal (twice, when confirm is set).
 func passphrase(env *Env, a *args, confirm bool) ([]byte, error) {
-	if f := a.flag("passphrase-file"); f != "" {
+	return readSecret(env, a, "passphrase", confirm)
+}
+
+// readSecret reads a passphrase of the given name ("passphrase", or "new
+// passphrase") from the flag --NAME-file, the variable DVPC_NAME, or the
+// terminal (twice, when confirm is set).
+func readSecret(env *Env, a *args, name string, confirm bool) ([]byte, error) {
+	flag := strings.ReplaceAll(name, " ", "-") + "-file"
+	variable := "DVPC_" + strings.ToUpper(strings.ReplaceAll(name, " ", "_"))
+	if f := a.flag(flag); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return nil, errors.E(errors.NotExist, f, err)
@@ -217,14 +232,14 @@ func passphrase(env *Env, a *args, confirm bool) ([]byte, error) {
 		}
 		return b, nil
 	}
-	if p := env.Getenv("DVPC_PASSPHRASE"); p != "" {
+	if p := env.Getenv(variable); p != "" {
 		return []byte(p), nil
 	}
 	in, ok := env.Stdin.(*os.File)
 	if !ok || !isTerm(in) {
-		return nil, errors.E(errors.Invalid, errors.Str("no passphrase: set DVPC_PASSPHRASE, pass --passphrase-file FILE, or run on a terminal"))
+		return nil, errors.E(errors.Invalid, errors.Str("no "+name+": set "+variable+", pass --"+flag+" FILE, or run on a terminal"))
 	}
-	fmt.Fprint(env.Stderr, "Passphrase: ")
+	fmt.Fprintf(env.Stderr, "%s%s: ", strings.ToUpper(name[:1]), name[1:])
 	p, err := term.ReadPassword(int(in.Fd()))
 	fmt.Fprintln(env.Stderr)
 	if err != nil {

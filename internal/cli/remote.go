@@ -66,7 +66,7 @@ func trustServer(ctx context.Context, env *Env, a *args, url string) (string, er
 	fmt.Fprintf(env.Stderr, "The server %s has a self-signed certificate with the fingerprint\n  %s\n", url, fp)
 	fmt.Fprintln(env.Stderr, "Compare it with the one 'dvpc serve' printed when it started.")
 	in, ok := env.Stdin.(*os.File)
-	if !ok || !env.IsTerminal(env.Stderr) || !isTerminalFile(in) {
+	if !ok || !env.IsTerminal(env.Stderr) || in == nil || !isTerm(in) {
 		return "", errors.E(errors.Permission, url, errors.Str("the server's certificate is self-signed: once you have compared its fingerprint, pass --fingerprint "+fp))
 	}
 	fmt.Fprint(env.Stderr, "Is it the same? [y/N] ")
@@ -329,8 +329,6 @@ func runRecoverRemote(ctx context.Context, env *Env, a *args, code string) error
 	fmt.Fprintf(env.Stdout, "New passphrase set; that recovery code is used up (%d left). Logged in to volume %q as device %q.\n", acct.RecoveryCount(), cfg.Name, dev)
 	return nil
 }
-
-func isTerminalFile(f *os.File) bool { return f != nil && isTerm(f) }
 
 // deviceKey returns the signing key of the login.
 func deviceKey(c *clientConfig) ed25519.PrivateKey { return ed25519.NewKeyFromSeed(c.DeviceKey) }

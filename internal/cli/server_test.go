@@ -386,3 +386,28 @@ func TestLoginRefusesWeakKDF(t *testing.T) {
 	delete(b.env, "DVPC_TEST_CHEAP_KDF") // a real client: the floor is the default
 	b.fails(exitPermission, "below DVPC's minimum", "login", srv.URL(), "frank")
 }
+
+// With the server out of reach, what this PC knows stays readable (with a
+// warning) and changes fail with the "cannot be reached" exit code.
+func TestServerUnreachable(t *testing.T) {
+	s, err := server.New(server.Config{Listen: "127.0.0.1:0", Data: t.TempDir(), Signup: true,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	a := newPC(t)
+	a.ok("signup", s.URL(), "gina")
+	a.ok("put", writeFiles(t, map[string]string{"f": "x\n"})+"/f", "/f")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := a.run("ls", "/")
+	if code != 0 || !strings.Contains(out, "f") || !strings.Contains(errs, "not reachable") {
+		t.Fatalf("ls with the server down: exit %d, %q, %q", code, out, errs)
+	}
+	a.fails(exitUnavailable, "not reachable", "put", writeFiles(t, map[string]string{"g": "y\n"})+"/g", "/g")
+}

@@ -190,13 +190,13 @@ func TestPutLength(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, _ := s.Create(t.Context())
-	w.Write(make([]byte, spillSize+10))
+	w.Write(make([]byte, blob.SpillSize+10))
 	if err := w.Commit(t.Context(), "big"); err != nil {
 		t.Fatal(err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !slices.Equal(lengths, []int64{0, 3, spillSize + 10}) {
+	if !slices.Equal(lengths, []int64{0, 3, blob.SpillSize + 10}) {
 		t.Errorf("Content-Length sent: %d", lengths)
 	}
 }
@@ -214,7 +214,7 @@ func TestCreateTempFiles(t *testing.T) {
 		}
 		return len(entries)
 	}
-	data := make([]byte, 3*spillSize)
+	data := make([]byte, 3*blob.SpillSize)
 	for i := range data {
 		data[i] = byte(i * 7)
 	}

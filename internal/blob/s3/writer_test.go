@@ -8,17 +8,18 @@ import (
 	"os"
 	"testing"
 
+	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/errors"
 )
 
-// A stream larger than spillSize goes through a temporary file, which is
+// A stream larger than blob.SpillSize goes through a temporary file, which is
 // gone after Commit and after Abort.
 func TestStreamSpills(t *testing.T) {
 	srv := startServer(t)
 	s := srv.open(t, "spill")
 	tmp := t.TempDir()
 	s.cfg.TempDir = tmp
-	data := bytes.Repeat([]byte("0123456789abcdef"), (spillSize+3<<20)/16)
+	data := bytes.Repeat([]byte("0123456789abcdef"), (blob.SpillSize+3<<20)/16)
 	sum := sha256.Sum256(data)
 	name := "packs/" + hex.EncodeToString(sum[:])
 

@@ -1,0 +1,118 @@
+package blob
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"hash"
+	"io"
+	"os"
+
+	"github.com/dvpc/dvpc/internal/errors"
+)
+
+// SpillSize is how many bytes a Spool keeps in memory before it moves
+// them to a temporary file: small objects (segments, indexes) never touch
+// the disk, and a pack is never held in memory.
+const SpillSize = 4 << 20
+
+// Spool holds an object being written for a store that uploads it on
+// Commit (a server, S3): in memory while small, in a temporary file past
+// SpillSize, hashed as it comes. Such a store's ObjectWriter embeds one
+// and adds Commit.
+type Spool struct {
+	dir, pattern string // where and how temporary files are made
+	h            hash.Hash
+	n            int64
+	mem          []byte        // the bytes, until they pass SpillSize
+	f            *os.File      // then the file that holds them
+	bw           *bufio.Writer // buffering writes to f
+	err          error         // the first error, returned from then on
+}
+
+// NewSpool returns an empty spool whose temporary file, if it needs one,
+// is made in dir (os.TempDir() if "") with the os.CreateTemp pattern.
+func NewSpool(dir, pattern string) *Spool {
+	return &Spool{dir: dir, pattern: pattern, h: sha256.New()}
+}
+
+func (s *Spool) Write(p []byte) (int, error) {
+	const op errors.Op = "blob.Spool"
+	if s.err != nil {
+		return 0, s.err
+	}
+	if s.f == nil && len(s.mem)+len(p) > SpillSize {
+		f, err := os.CreateTemp(s.dir, s.pattern)
+		if err != nil {
+			s.err = errors.E(op, errors.IO, err)
+			return 0, s.err
+		}
+		s.f, s.bw = f, bufio.NewWriterSize(f, 1<<20)
+		if _, err := s.bw.Write(s.mem); err != nil {
+			s.err = errors.E(op, errors.IO, f.Name(), err)
+			return 0, s.err
+		}
+		s.mem = nil
+	}
+	s.h.Write(p)
+	s.n += int64(len(p))
+	if s.f == nil {
+		s.mem = append(s.mem, p...)
+		return len(p), nil
+	}
+	if _, err := s.bw.Write(p); err != nil {
+		s.err = errors.E(op, errors.IO, s.f.Name(), err)
+		return 0, s.err
+	}
+	return len(p), nil
+}
+
+// Len is how many bytes were written.
+func (s *Spool) Len() int64 { return s.n }
+
+// Sum is the SHA-256 of the bytes written.
+func (s *Spool) Sum() [32]byte {
+	var sum [32]byte
+	s.h.Sum(sum[:0])
+	return sum
+}
+
+// Check returns what stops a Commit under name before it uploads: an
+// earlier write error, or bytes that do not match the hash the name
+// promises. It reports whether the name promises one.
+func (s *Spool) Check(op errors.Op, name string) (hashed bool, err error) {
+	sum, hashed := Sum(name)
+	if hashed && s.Sum() != sum {
+		return hashed, errors.E(op, errors.Corrupt, name, errors.Str("bytes do not match the hash in the object name"))
+	}
+	if s.err != nil {
+		return hashed, errors.E(op, name, s.err)
+	}
+	return hashed, nil
+}
+
+// Body returns the bytes written, to upload: a reader both at offsets and
+// by seeking, valid until Discard.
+func (s *Spool) Body() (*io.SectionReader, error) {
+	if s.f == nil {
+		return io.NewSectionReader(bytes.NewReader(s.mem), 0, s.n), nil
+	}
+	if err := s.bw.Flush(); err != nil {
+		return nil, errors.E(errors.Op("blob.Spool"), errors.IO, s.f.Name(), err)
+	}
+	return io.NewSectionReader(s.f, 0, s.n), nil
+}
+
+// Discard drops the bytes and removes the temporary file; writes after it
+// fail. It is safe to call twice.
+func (s *Spool) Discard() {
+	s.mem = nil
+	if s.f != nil {
+		s.f.Close()
+		os.Remove(s.f.Name())
+		s.f, s.bw = nil, nil
+	}
+	if s.err == nil {
+		s.err = errors.E(errors.Op("blob.Spool"), errors.Invalid, errors.Str("object writer already committed or aborted"))
+	}
+}
