@@ -105,3 +105,55 @@ func ReadAt(ctx context.Context, s Store, name string, p []byte, off int64) (int
 func (b *sub) ReadAt(ctx context.Context, name string, p []byte, off int64) (int, error) {
 	return ReadAt(ctx, b.s, b.prefix+name, p, off)
 }
+
+// VerifiedReader is implemented by stores that hold several copies of an
+// object (a mirror set): they try another copy when the bytes of one fail
+// the caller's check, so a damaged mirror is never the last word.
+type VerifiedReader interface {
+	// ReadVerified reads like ReadAt and calls verify on the bytes read
+	// (the first n of p); it returns n once verify accepts them. An error
+	// of verify is the error of the read when no copy passes it.
+	ReadVerified(ctx context.Context, name string, p []byte, off int64, verify func([]byte) error) (int, error)
+}
+
+// ReadVerified reads part of an object into p and checks it with verify,
+// trying other copies of it when the store has them. verify sees only the
+// bytes read; an error it returns is the read's error.
+func ReadVerified(ctx context.Context, s Store, name string, p []byte, off int64, verify func([]byte) error) (int, error) {
+	if r, ok := s.(VerifiedReader); ok {
+		return r.ReadVerified(ctx, name, p, off, verify)
+	}
+	n, err := ReadAt(ctx, s, name, p, off)
+	if err != nil && err != io.EOF {
+		return n, err
+	}
+	return n, verify(p[:n])
+}
+
+// GetVerified returns a whole object that passes verify, trying other
+// copies of it when the store has them.
+func GetVerified(ctx context.Context, s Store, name string, verify func([]byte) error) ([]byte, error) {
+	if r, ok := s.(WholeVerifiedReader); ok {
+		return r.GetVerified(ctx, name, verify)
+	}
+	b, err := s.Get(ctx, name, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	return b, verify(b)
+}
+
+// WholeVerifiedReader is the whole-object form of VerifiedReader.
+type WholeVerifiedReader interface {
+	GetVerified(ctx context.Context, name string, verify func([]byte) error) ([]byte, error)
+}
+
+// ReadVerified reads through to the wrapped store.
+func (b *sub) ReadVerified(ctx context.Context, name string, p []byte, off int64, verify func([]byte) error) (int, error) {
+	return ReadVerified(ctx, b.s, b.prefix+name, p, off, verify)
+}
+
+// GetVerified reads through to the wrapped store.
+func (b *sub) GetVerified(ctx context.Context, name string, verify func([]byte) error) ([]byte, error) {
+	return GetVerified(ctx, b.s, b.prefix+name, verify)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -80,14 +81,34 @@ type accountChange struct {
 	recovery []keys.Key // the recovery code hashes, when they changed
 }
 
-// saveAccount stores a changed envelope on the mirror: on a server through
-// its account route, so that the old passphrase stops working there too;
-// on a folder mirror by replacing the object.
-func saveAccount(ctx context.Context, c *clientConfig, root blob.Store, ch *accountChange) error {
-	if isURL(c.Mirror) {
-		return saveRemoteAccount(ctx, c, ch)
+// saveAccount stores a changed envelope on every mirror of the set: on a
+// server through its account route, so that the old passphrase stops
+// working there too; elsewhere by replacing the object. A mirror that
+// cannot be reached keeps the old envelope, and the error names it.
+func saveAccount(ctx context.Context, env *Env, c *clientConfig, ch *accountChange) error {
+	var failed []string
+	for _, m := range c.mirrors() {
+		var err error
+		if kindOf(m.Endpoints[0]) == "http" {
+			mc := *c
+			mc.Mirror, mc.User, mc.Token, mc.Fingerprint, mc.InsecureHTTP = m.Endpoints[0], m.User, m.Token, m.Fingerprint, m.InsecureHTTP
+			err = saveRemoteAccount(ctx, &mc, ch)
+		} else {
+			for _, e := range m.Endpoints {
+				if err = openEndpoint(ctx, env, &m, e).Put(ctx, volume.AccountObject, ch.acct.Marshal()); err == nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			failed = append(failed, m.Endpoints[0]+" ("+message(err)+")")
+		}
 	}
-	return root.Put(ctx, volume.AccountObject, ch.acct.Marshal())
+	if len(failed) > 0 {
+		return errors.E(errors.Unavailable, errors.Str("the account was changed on the other mirrors but not on "+strings.Join(failed, ", ")+
+			": there the old passphrase still opens it; change it again when they can be reached"))
+	}
+	return nil
 }
 
 // unlockAccount reads the account envelope of the logged-in mirror and
@@ -149,7 +170,7 @@ func runPassphrase(ctx context.Context, env *Env, a *args) error {
 		}
 	}
 	auth := acct.Rewrap(pass, kf, master)
-	if err := saveAccount(ctx, c, root, &accountChange{acct: acct, oldAuth: oldAuth, auth: auth}); err != nil {
+	if err := saveAccount(ctx, env, c, &accountChange{acct: acct, oldAuth: oldAuth, auth: auth}); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, "Passphrase changed; the old one no longer opens the account.")
@@ -175,7 +196,7 @@ func runRecoveryCodes(ctx context.Context, env *Env, a *args) error {
 		return err
 	}
 	codes, hashes := acct.NewRecoveryCodes(master)
-	if err := saveAccount(ctx, c, root, &accountChange{acct: acct, oldAuth: auth, auth: auth, recovery: hashes}); err != nil {
+	if err := saveAccount(ctx, env, c, &accountChange{acct: acct, oldAuth: auth, auth: auth, recovery: hashes}); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, "Recovery codes: print them or write them down, and keep them apart from this PC.")
@@ -188,13 +209,14 @@ func runRecoveryCodes(ctx context.Context, env *Env, a *args) error {
 	return nil
 }
 
-// loggedInMirror opens the mirror of this PC's login.
+// loggedInMirror opens the mirror set of this PC's login, without the
+// outbox: what account commands write must reach a quorum at once.
 func loggedInMirror(env *Env) (*clientConfig, blob.Store, error) {
 	c, err := loadConfig(env)
 	if err != nil {
 		return nil, nil, err
 	}
-	root, err := openConfigMirror(c)
+	root, _, err := openSetWith(context.Background(), env, c, "")
 	if err != nil {
 		return nil, nil, err
 	}

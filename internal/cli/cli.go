@@ -73,8 +73,9 @@ func commands() map[string]*command {
 		"diff":           {"PATH --from TIME [--to TIME]", "show how a text file changed between two moments", runDiff},
 		"restore":        {"PATH --at TIME", "bring back PATH as it was, as a new version", runRestore},
 		"export":         {"DIR [--at TIME] [--path PATH]", "write the whole tree, as it was at TIME, to a local folder", runExport},
-		"check":          {"[--read-data] [--json] [--remove-forged]", "verify every object on the mirror and say what a bad one affects", runCheck},
-		"status":         {"[--json]", "show the volume, the mirror and this device", runStatus},
+		"check":          {"[--read-data] [--repair] [--json] [--remove-forged] | --mirrors LOC,LOC,... [--repair] [--quorum N]", "verify the mirrors object by object and say what a bad one affects; --repair copies good copies over missing or damaged ones (needs no passphrase)", runCheck},
+		"status":         {"[--json]", "show the volume, its mirrors, what waits for them, and this device", runStatus},
+		"mirror":         {"[list] | add LOCATION [--removable] [--endpoint LOC,...] [--user NAME] | remove LOCATION | sync | login URL | quorum N", "manage the volume's mirrors: folders, dvpc servers, s3:// buckets", runMirror},
 	}
 }
 

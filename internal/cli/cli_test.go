@@ -247,17 +247,38 @@ func TestUnpluggedMirror(t *testing.T) {
 		t.Fatalf("ls while unplugged: exit %d, %q, %q", code, out, errs)
 	}
 	a.fails(exitUnavailable, "not reachable", "cat", "/a.txt")
-	a.fails(exitUnavailable, "not reachable", "put", filepath.Join(src, "a.txt"), "/b.txt")
+	// Writes go on: they wait on this PC, and say so.
+	_, errs, code = a.run("put", writeFiles(t, map[string]string{"b.txt": "beta"})+"/b.txt", "/b.txt")
+	if code != 0 || !strings.Contains(errs, "kept on this PC only") {
+		t.Fatalf("put while unplugged: exit %d, %q", code, errs)
+	}
+	if got := a.ok("cat", "/b.txt"); got != "beta" {
+		t.Fatalf("cat of a queued file while unplugged: %q", got)
+	}
+	if _, err := os.Stat(mirror + ".away/volumes"); err != nil {
+		t.Fatal(err)
+	}
 	// Without its local state, the PC knows nothing to work from.
 	state := filepath.Join(a.home, ".local", "state")
 	os.Rename(state, state+".lost")
 	a.fails(exitUnavailable, "not reachable", "ls", "/")
-	os.Rename(state+".lost", state)
+	if err := os.RemoveAll(state); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(state+".lost", state); err != nil {
+		t.Fatal(err)
+	}
 	os.Rename(mirror+".away", mirror)
 	if got := a.ok("cat", "/a.txt"); got != "alpha" {
 		t.Fatalf("cat after plugging back: %q", got)
 	}
-	a.fails(exitNotExist, "does not exist", "cat", "/b.txt")
+	// The queue drained when the mirror came back: a PC with no state of
+	// its own reads the change from the mirror.
+	b := newPC(t)
+	b.ok("login", mirror)
+	if got := b.ok("cat", "/b.txt"); got != "beta" {
+		t.Fatalf("another PC's cat of the change made while unplugged: %q", got)
+	}
 }
 
 // A flipped byte in any object of the volume is found by check and named.

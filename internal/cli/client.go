@@ -21,6 +21,7 @@ import (
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/keys"
 	"github.com/dvpc/dvpc/internal/remote"
+	"github.com/dvpc/dvpc/internal/replica"
 	"github.com/dvpc/dvpc/internal/volume"
 )
 
@@ -45,6 +46,11 @@ type clientConfig struct {
 	// AccountKey is the account's public signing key, derived from the
 	// master key at login: it verifies the volume's device records.
 	AccountKey []byte `json:"account_key"`
+	// The volume's mirror set as last read (empty: Mirror alone), with
+	// this device's tokens for its servers; see mirror.go.
+	Mirrors        []configMirror `json:"mirrors,omitempty"`
+	Quorum         int            `json:"quorum,omitempty"`
+	MirrorsVersion uint64         `json:"mirrors_version,omitempty"`
 }
 
 func xdgDir(env *Env, key, fallback string) string {
@@ -132,31 +138,73 @@ func openMirror(path string) (blob.Store, error) {
 
 // session is an open volume, locked for this process.
 type session struct {
-	root blob.Store
-	cfg  *clientConfig
-	vol  *volume.Volume
-	lock *os.File
+	ctx    context.Context
+	env    *Env
+	root   blob.Store // the mirror set
+	set    *replica.Set
+	stores []blob.Store // every endpoint of every mirror
+	cfg    *clientConfig
+	vol    *volume.Volume
+	lock   *os.File
+	synced bool // the command brought the mirrors in sync itself
 }
 
-func (s *session) close() { s.lock.Close() }
+// close delivers what waits for the mirrors, says what is not yet safe,
+// and unlocks the volume.
+func (s *session) close() {
+	defer s.lock.Close()
+	if s.set == nil || s.synced {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 60*time.Second)
+	defer cancel()
+	if len(s.set.Queued()) > 0 {
+		s.set.Drain(ctx, nil)
+	}
+	// Catch up what a mirror was found lacking this session, when it is
+	// little: a mirror missed another PC's write while it was away.
+	// Larger gaps are 'dvpc mirror sync's to fill, with progress.
+	s.set.CatchUp(ctx, 200)
+	reportUnsafe(s.env, s.set, s.cfg)
+}
 
-// open opens the logged-in volume and brings it up to date with the mirror.
+// reportUnsafe tells the user about changes kept on this PC only, and
+// mirrors that wait for objects.
+func reportUnsafe(env *Env, set *replica.Set, c *clientConfig) {
+	unsafe := 0
+	for _, n := range set.Unsafe("volumes/") {
+		if strings.Contains(n, "/journal/") {
+			unsafe++
+		}
+	}
+	if unsafe > 0 {
+		why := ""
+		for id, err := range set.WriteErrors() {
+			for _, m := range c.mirrors() {
+				if m.ID == id {
+					why = " (" + m.Endpoints[0] + ": " + message(err) + ")"
+				}
+			}
+		}
+		fmt.Fprintf(env.Stderr, "dvpc: %d journal segments of changes are kept on this PC only, not yet safe on %d mirrors%s: they will be sent when the mirrors take them ('dvpc status' shows them, 'dvpc mirror sync' sends them now)\n", unsafe, set.Quorum(), why)
+		return
+	}
+	for id, n := range set.Queued() {
+		for _, m := range c.mirrors() {
+			if m.ID == id && !m.Removable {
+				fmt.Fprintf(env.Stderr, "dvpc: %d objects wait for the mirror %s, which could not be reached; your changes are safe on the others\n", n, m.Endpoints[0])
+			}
+		}
+	}
+}
+
+// open opens the logged-in volume and brings it up to date with the
+// mirrors. With none reachable it works from what this PC knows: reading
+// what is not on this PC fails with a clear error, and writes wait in the
+// outbox.
 func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 	c, err := loadConfig(env)
 	if err != nil {
-		return nil, err
-	}
-	// Unplugged or out of reach: what this PC knows stays readable;
-	// anything that needs the mirror fails with a clear error.
-	var root blob.Store
-	unreachable := func() {
-		fmt.Fprintf(env.Stderr, "dvpc: the mirror %s is not reachable; working from what this PC knows\n", c.Mirror)
-		root, offline = blob.Unreachable("the mirror "+c.Mirror+" is not reachable (is the drive plugged in, is the network up?); nothing was changed"), true
-	}
-	root, err = openConfigMirror(c)
-	if errors.Is(err, errors.NotExist) {
-		unreachable()
-	} else if err != nil {
 		return nil, err
 	}
 	volID, err := dvpc.ParseVolumeID(c.Volume)
@@ -172,15 +220,20 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	set, stores, err := openSet(ctx, env, c)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
 	cfg := &volume.Config{ID: volID, Name: c.VolumeName, Chunk: c.Chunk, Created: c.Created, Account: c.AccountKey}
 	me := volume.Identity{ID: devID, Name: c.DeviceName, Key: ed25519.NewKeyFromSeed(c.DeviceKey)}
 	opts := volume.Options{StateDir: sd, Now: env.Now, Offline: offline}
-	v, err := volume.Open(ctx, root, cfg, keys.Key(c.VolumeKey), me, opts)
+	v, err := volume.Open(ctx, set, cfg, keys.Key(c.VolumeKey), me, opts)
 	if errors.Is(err, errors.Unavailable) && !offline && remote.Code(err) != remote.CodeRateLimited {
-		// A server found out of reach while syncing.
-		unreachable()
+		// No mirror could be reached while syncing.
+		fmt.Fprintf(env.Stderr, "dvpc: the mirrors are not reachable (%s); working from what this PC knows\n", message(err))
 		opts.Offline = true
-		v, err = volume.Open(ctx, root, cfg, keys.Key(c.VolumeKey), me, opts)
+		v, err = volume.Open(ctx, set, cfg, keys.Key(c.VolumeKey), me, opts)
 	}
 	if err != nil {
 		lock.Close()
@@ -189,7 +242,31 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 	for _, err := range v.Refused() {
 		fmt.Fprintf(env.Stderr, "dvpc: ignoring %s: someone who holds a volume key (a stolen PC?) planted it; revoke that device, then remove it with 'dvpc check --remove-forged'\n", message(err))
 	}
-	return &session{root: root, cfg: c, vol: v, lock: lock}, nil
+	s := &session{ctx: ctx, env: env, root: set, set: set, stores: stores, cfg: c, vol: v, lock: lock}
+	if !opts.Offline {
+		s.learn(ctx)
+	}
+	return s, nil
+}
+
+// learn reads the volume's mirror set and, when another PC changed it,
+// saves it in the login; the next command uses it. It warns of a mirror
+// that lacks journal segments another holds: behind, or withholding them.
+func (s *session) learn(ctx context.Context) {
+	if ms, err := s.vol.Mirrors(ctx); err == nil && learnMirrors(s.cfg, ms) {
+		if err := saveConfig(s.env, s.cfg); err == nil {
+			for _, m := range s.cfg.mirrors() {
+				if kindOf(m.Endpoints[0]) == "http" && m.Token == "" {
+					fmt.Fprintf(s.env.Stderr, "dvpc: the volume has a new mirror %s: run 'dvpc mirror login %s' to use it from this PC\n", m.Endpoints[0], m.Endpoints[0])
+				}
+			}
+		}
+	}
+	for _, m := range s.cfg.mirrors() {
+		if n := len(s.set.Lacking(m.ID, "volumes/"+s.cfg.Volume+"/journal/")); n > 0 {
+			fmt.Fprintf(s.env.Stderr, "dvpc: warning: the mirror %s lacks %d journal segments that another mirror holds: it is behind, lost them, or withholds them; 'dvpc mirror sync' copies them to it\n", m.Endpoints[0], n)
+		}
+	}
 }
 
 // lockDir takes an exclusive lock on the state folder, so two dvpc

@@ -49,10 +49,34 @@ func runExport(ctx context.Context, env *Env, a *args) error {
 func runCheck(ctx context.Context, env *Env, a *args) error {
 	readData := a.bool("read-data")
 	removeForged := a.bool("remove-forged")
+	repair := a.bool("repair")
+	locs := a.flag("mirrors")
+	quorum := a.flag("quorum")
 	if err := a.check(0, 0); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, a, func(v *volume.Volume) error {
+	if locs != "" {
+		return checkMirrors(ctx, env, a, locs, quorum, repair, readData)
+	}
+	s, err := open(ctx, env, a.bool("offline"))
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	// First the mirrors against each other: what one lacks or holds
+	// damaged, a read through the set never shows.
+	var setErr error
+	if len(s.cfg.mirrors()) > 1 {
+		rep, err := checkSet(ctx, env, a, s.set, repair, readData)
+		if err != nil {
+			return err
+		}
+		s.synced = repair
+		setErr = setProblems(rep, repair)
+	} else if repair {
+		fmt.Fprintln(env.Stderr, "dvpc: the volume has one mirror: there is no other copy to repair from ('dvpc mirror add' adds one)")
+	}
+	err = func(v *volume.Volume) error {
 		if removeForged {
 			gone, err := v.RemoveRefused(ctx)
 			for _, name := range gone {
@@ -94,11 +118,15 @@ func runCheck(ctx context.Context, env *Env, a *args) error {
 		if len(res.Problems) > 0 {
 			return errors.E(errors.Corrupt, errors.Str(fmt.Sprintf("%d problems found; the files listed need repair from another mirror", len(res.Problems))))
 		}
+		if setErr != nil {
+			return setErr
+		}
 		if !a.bool("json") {
 			fmt.Fprintln(env.Stdout, "no problems found")
 		}
 		return nil
-	})
+	}(s.vol)
+	return err
 }
 
 func runStatus(ctx context.Context, env *Env, a *args) error {
@@ -138,10 +166,36 @@ func runStatus(ctx context.Context, env *Env, a *args) error {
 			}
 		}
 	}
+	views := mirrorViews(ctx, s)
+	unsafe := len(s.set.Unsafe("volumes/" + s.cfg.Volume + "/journal/"))
+	st["mirrors"], st["quorum"], st["unsafe_segments"] = views, s.set.Quorum(), unsafe
 	if a.bool("json") {
 		return json.NewEncoder(env.Stdout).Encode(st)
 	}
-	fmt.Fprintf(env.Stdout, "volume  %s (%s)\nmirror  %s\ndevice  %s (%s)\nfiles   %d, %s\nhistory %d changes from %d devices\n%s",
-		s.cfg.VolumeName, s.cfg.Volume, s.cfg.Mirror, s.cfg.DeviceName, s.cfg.Device, files, size(int64(bytes)), st["changes"], st["devices"], account)
+	fmt.Fprintf(env.Stdout, "volume  %s (%s)\ndevice  %s (%s)\nfiles   %d, %s\nhistory %d changes from %d devices\n%s",
+		s.cfg.VolumeName, s.cfg.Volume, s.cfg.DeviceName, s.cfg.Device, files, size(int64(bytes)), st["changes"], st["devices"], account)
+	fmt.Fprintf(env.Stdout, "mirrors %d; a change is safe once %d hold it, fully replicated once all do\n", len(views), s.set.Quorum())
+	for _, v := range views {
+		fmt.Fprintln(env.Stdout, mirrorLine(v))
+		if len(v.Endpoints) > 1 {
+			for _, e := range v.Endpoints {
+				fmt.Fprintln(env.Stdout, "    "+endpointLine(e))
+			}
+		}
+	}
+	switch {
+	case unsafe > 0:
+		fmt.Fprintf(env.Stdout, "NOT YET SAFE: %d journal segments of your changes are on this PC only, waiting for the mirrors\n", unsafe)
+	default:
+		queued := 0
+		for _, n := range s.set.Queued() {
+			queued += n
+		}
+		if queued > 0 {
+			fmt.Fprintf(env.Stdout, "all your changes are safe; %d copies wait to make them fully replicated\n", queued)
+		} else {
+			fmt.Fprintln(env.Stdout, "all your changes are safe")
+		}
+	}
 	return nil
 }

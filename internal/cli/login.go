@@ -87,7 +87,7 @@ func runLogin(ctx context.Context, env *Env, a *args) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Logged in to volume %q on %s as device %q.\n", cfg.Name, path, dev)
-	return nil
+	return adoptMirrors(ctx, env, a, pass)
 }
 
 // loginDevice registers a new device for this PC and saves the login.

@@ -317,7 +317,7 @@ func revokeDevice(ctx context.Context, env *Env, a *args, which string) error {
 	if which == c.Device || which == c.DeviceName {
 		return errors.E(errors.Invalid, which, errors.Str("that is this PC: revoke it from another device ('dvpc logout' ends this login)"))
 	}
-	root, err := openConfigMirror(c)
+	_, root, err := loggedInMirror(env)
 	if err != nil {
 		return err
 	}
@@ -373,6 +373,19 @@ func revokeDevice(ctx context.Context, env *Env, a *args, which string) error {
 	id, err := dvpc.ParseDeviceID(devID)
 	if err != nil {
 		return errors.E(errors.Corrupt, devID, err)
+	}
+	// Its tokens on the set's other servers stop working too.
+	for _, m := range c.mirrors() {
+		if kindOf(m.Endpoints[0]) != "http" || m.Token == "" || normLocation(m.Endpoints[0]) == normLocation(c.Mirror) {
+			continue
+		}
+		cl, err := remote.New(m.Endpoints[0], remote.Options{Token: m.Token, Fingerprint: m.Fingerprint, AllowPlainHTTP: m.InsecureHTTP, UserAgent: "dvpc/" + Version})
+		if err == nil {
+			err = cl.Revoke(ctx, devID)
+		}
+		if err != nil && !errors.Is(err, errors.NotExist) {
+			fmt.Fprintf(env.Stderr, "dvpc: could not revoke the device's token on the mirror %s (%s): run 'dvpc devices revoke %s' again when it can be reached\n", m.Endpoints[0], message(err), which)
+		}
 	}
 	r, err := s.vol.Revoke(ctx, id)
 	if errors.Is(err, errors.NotExist) {

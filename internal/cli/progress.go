@@ -16,13 +16,19 @@ type progress struct {
 	w     io.Writer
 	p     *volume.Progress
 	verb  string
+	unit  string // what is counted: files, objects
 	start time.Time
 	done  chan struct{}
 	wg    sync.WaitGroup
 }
 
 func startProgress(env *Env, a *args, verb string, p *volume.Progress) *progress {
-	pr := &progress{w: env.Stderr, p: p, verb: verb, start: env.Now(), done: make(chan struct{})}
+	return startProgressOf(env, a, verb, "files", p)
+}
+
+// startProgressOf is startProgress counting unit rather than files.
+func startProgressOf(env *Env, a *args, verb, unit string, p *volume.Progress) *progress {
+	pr := &progress{w: env.Stderr, p: p, verb: verb, unit: unit, start: env.Now(), done: make(chan struct{})}
 	if a.bool("json") || !env.IsTerminal(env.Stderr) {
 		return pr
 	}
@@ -61,8 +67,9 @@ func (pr *progress) draw(final bool) {
 	if final {
 		end, left = "\n", "0s"
 	}
-	fmt.Fprintf(pr.w, "\x1b[2K%s %d/%d files  %s/%s  %s/s  %s left%s",
-		pr.verb, pr.p.Files.Load(), pr.p.TotalFiles.Load(), size(b), size(tb), size(int64(rate)), left, end)
+	unit := pr.unit
+	fmt.Fprintf(pr.w, "\x1b[2K%s %d/%d %s  %s/%s  %s/s  %s left%s",
+		pr.verb, pr.p.Files.Load(), pr.p.TotalFiles.Load(), unit, size(b), size(tb), size(int64(rate)), left, end)
 }
 
 // size renders a byte count for people.

@@ -222,7 +222,7 @@ func loginRemote(ctx context.Context, env *Env, a *args, url string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Logged in to volume %q on %s as device %q.\n", cfg.Name, url, dev)
-	return nil
+	return adoptMirrors(ctx, env, a, pass)
 }
 
 // pickVolume chooses the volume named want, or the only one.

@@ -388,9 +388,10 @@ func TestLoginRefusesWeakKDF(t *testing.T) {
 }
 
 // With the server out of reach, what this PC knows stays readable (with a
-// warning) and changes fail with the "cannot be reached" exit code.
+// warning), and changes wait on this PC until it is back.
 func TestServerUnreachable(t *testing.T) {
-	s, err := server.New(server.Config{Listen: "127.0.0.1:0", Data: t.TempDir(), Signup: true,
+	data := t.TempDir()
+	s, err := server.New(server.Config{Listen: "127.0.0.1:0", Data: data, Signup: true,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -409,5 +410,25 @@ func TestServerUnreachable(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "f") || !strings.Contains(errs, "not reachable") {
 		t.Fatalf("ls with the server down: exit %d, %q, %q", code, out, errs)
 	}
-	a.fails(exitUnavailable, "not reachable", "put", writeFiles(t, map[string]string{"g": "y\n"})+"/g", "/g")
+	_, errs, code = a.run("put", writeFiles(t, map[string]string{"g": "y\n"})+"/g", "/g")
+	if code != 0 || !strings.Contains(errs, "kept on this PC only") {
+		t.Fatalf("put with the server down: exit %d, %q", code, errs)
+	}
+	// The server comes back: the next command delivers the change, and
+	// another PC sees it.
+	s2, err := server.New(server.Config{Listen: strings.TrimPrefix(s.URL(), "http://"), Data: data,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
+	go func() { done2 <- s2.Serve(ctx2) }()
+	t.Cleanup(func() { cancel2(); <-done2 })
+	a.ok("status")
+	b := newPC(t)
+	b.ok("login", s2.URL(), "gina")
+	if got := b.ok("cat", "/g"); got != "y\n" {
+		t.Fatalf("another PC's cat of the change queued while the server was down: %q", got)
+	}
 }

@@ -22,8 +22,10 @@ func runImport(ctx context.Context, env *Env, a *args) error {
 	}
 	defer s.close()
 	// Temporary files of writers killed an hour or more ago are garbage.
-	if d, ok := s.root.(*dir.Store); ok {
-		d.Sweep(time.Hour)
+	for _, st := range s.stores {
+		if d, ok := st.(*dir.Store); ok {
+			d.Sweep(time.Hour)
+		}
 	}
 	p := &volume.Progress{}
 	pr := startProgress(env, a, "import", p)

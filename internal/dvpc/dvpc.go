@@ -114,6 +114,7 @@ const (
 	KindLocal      Kind = 8  // the client's local state (never on a mirror)
 	KindRevocation Kind = 9  // a device's revocation: where its journal ends
 	KindKeyShare   Kind = 10 // a key generation sealed to one device
+	KindMirrors    Kind = 11 // the volume's mirror set, one version of it
 )
 
 // Magic starts every object DVPC writes.

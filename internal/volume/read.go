@@ -33,34 +33,42 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 		first, last := locs[0], locs[span-1]
 		raw := grow(bp.raw, int(last.Offset+last.Length-first.Offset))
 		bp.raw = raw
-		k, err := blob.ReadAt(ctx, v.store, packName(first.Pack), raw, int64(first.Offset))
+		// The span is opened whole before a byte of it is written out: a
+		// mirror set tries another copy when one fails to open.
+		plain := bp.plain[:0]
+		_, err = blob.ReadVerified(ctx, v.store, packName(first.Pack), raw, int64(first.Offset), func(raw []byte) error {
+			plain = bp.plain[:0]
+			for i := 0; i < span; i++ {
+				l := locs[i]
+				lo := int(l.Offset - first.Offset)
+				if lo+int(l.Length) > len(raw) {
+					return errors.E(errors.Corrupt, errors.Str("pack "+l.Pack.String()+" is shorter than its index says"))
+				}
+				codec, err := v.codecFor(l.Gen)
+				if err != nil {
+					return errors.E("pack "+packName(l.Pack), err)
+				}
+				start := len(plain)
+				plain, err = codec.Open(plain, chunks[i].ID, raw[lo:lo+int(l.Length)])
+				if err != nil {
+					return errors.E("pack "+packName(l.Pack), err)
+				}
+				if len(plain)-start != int(chunks[i].Size) {
+					return errors.E(errors.Corrupt, errors.Str("chunk size differs from the journal"))
+				}
+			}
+			return nil
+		})
+		if cap(plain) > cap(bp.plain) {
+			bp.plain = plain[:0]
+		}
 		if err != nil {
 			return written, errors.E(op, n.Path, err)
 		}
-		raw = raw[:k]
-		for i := 0; i < span; i++ {
-			l := locs[i]
-			lo := int(l.Offset - first.Offset)
-			if lo+int(l.Length) > len(raw) {
-				return written, errors.E(op, errors.Corrupt, n.Path, errors.Str("pack "+l.Pack.String()+" is shorter than its index says"))
-			}
-			codec, err := v.codecFor(l.Gen)
-			if err != nil {
-				return written, errors.E(op, n.Path+" (pack "+packName(l.Pack)+")", err)
-			}
-			buf, err := codec.Open(bp.plain[:0], chunks[i].ID, raw[lo:lo+int(l.Length)])
-			bp.plain = buf
-			if err != nil {
-				return written, errors.E(op, n.Path+" (pack "+packName(l.Pack)+")", err)
-			}
-			if len(buf) != int(chunks[i].Size) {
-				return written, errors.E(op, errors.Corrupt, n.Path, errors.Str("chunk size differs from the journal"))
-			}
-			k, err := out.Write(buf)
-			written += int64(k)
-			if err != nil {
-				return written, errors.E(op, errors.IO, err)
-			}
+		k, err := out.Write(plain)
+		written += int64(k)
+		if err != nil {
+			return written, errors.E(op, errors.IO, err)
 		}
 		chunks = chunks[span:]
 	}
@@ -85,6 +93,7 @@ func grow(b []byte, n int) []byte {
 // one ranged get: consecutive in one pack.
 func (v *Volume) locate(chunks []journal.ChunkRef) ([]pack.Location, error) {
 	var locs []pack.Location
+	var plain int64 // the span's plaintext, also bounded: zstd may expand a lot
 	for i, c := range chunks {
 		l, ok := v.index.Lookup(c.ID)
 		if !ok {
@@ -95,11 +104,12 @@ func (v *Volume) locate(chunks []journal.ChunkRef) ([]pack.Location, error) {
 		}
 		if i > 0 {
 			prev := locs[i-1]
-			if l.Pack != prev.Pack || l.Offset != prev.Offset+prev.Length || l.Offset+l.Length-locs[0].Offset > maxSpan {
+			if l.Pack != prev.Pack || l.Offset != prev.Offset+prev.Length || l.Offset+l.Length-locs[0].Offset > maxSpan || plain+int64(c.Size) > maxSpan {
 				break
 			}
 		}
 		locs = append(locs, l)
+		plain += int64(c.Size)
 	}
 	return locs, nil
 }
