@@ -22,6 +22,7 @@ FUZZ_TARGETS = \
 	./internal/volume:FuzzParseCheckpoint \
 	./internal/volume:FuzzParseRevocation \
 	./internal/volume:FuzzParseKeyShare \
+	./internal/volume:FuzzParseMirrors \
 	./internal/keys:FuzzParseRecoveryCode \
 	./internal/totp:FuzzDecode \
 	./internal/totp:FuzzVerify \

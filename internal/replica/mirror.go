@@ -110,6 +110,9 @@ func (m *member) order() []*endpoint {
 		if rs[i].down != rs[j].down {
 			return !rs[i].down
 		}
+		if rs[i].lat == 0 || rs[j].lat == 0 {
+			return rs[i].lat != 0 && rs[j].lat == 0 // measured first, as Set.ordered
+		}
 		return rs[i].lat < rs[j].lat
 	})
 	out := make([]*endpoint, len(rs))
@@ -125,6 +128,12 @@ func (m *member) failed(err error) {
 	if transient(err) || errors.Is(err, errors.Full) {
 		m.order()[0].done(time.Now(), errors.E(errors.Unavailable, err))
 	}
+}
+
+// slow records that the mirror's preferred endpoint did not answer while
+// another mirror did: it is passed over like one that failed.
+func (m *member) slow() {
+	m.order()[0].done(time.Now(), errors.E(errors.Unavailable, errors.Str("too slow: another mirror answered first")))
 }
 
 // down reports whether every endpoint is in back-off: the mirror is

@@ -320,7 +320,7 @@ func (s *Set) race(ctx context.Context, try func(ctx context.Context, i int, m *
 	}
 	start()
 	win = -1
-	hedge := time.NewTimer(s.hedge)
+	hedge := time.NewTimer(s.hedgeFor(ms[0]))
 	defer hedge.Stop()
 	for running > 0 {
 		select {
@@ -330,19 +330,36 @@ func (s *Set) race(ctx context.Context, try func(ctx context.Context, i int, m *
 			if a.err == nil && win < 0 {
 				win = a.i
 				cancel()
+				// Those asked first and still silent are slow: the next
+				// reads go elsewhere first until their back-off ends.
+				for i := 0; i < a.i; i++ {
+					if errs[i] == nil {
+						ms[i].slow()
+					}
+				}
 			}
 			if win < 0 && started < len(ms) {
 				start()
-				hedge.Reset(s.hedge)
+				hedge.Reset(s.hedgeFor(ms[started-1]))
 			}
 		case <-hedge.C:
 			if win < 0 && started < len(ms) {
 				start()
-				hedge.Reset(s.hedge)
+				hedge.Reset(s.hedgeFor(ms[started-1]))
 			}
 		}
 	}
 	return win, errs, ms
+}
+
+// hedgeFor is how long to wait for m before asking the next mirror too:
+// four times its usual answer time, within 20 ms and Hedge.
+func (s *Set) hedgeFor(m *member) time.Duration {
+	lat := m.latency()
+	if lat == 0 {
+		return s.hedge
+	}
+	return min(max(4*lat, 20*time.Millisecond), s.hedge)
 }
 
 // failure is the error of a read no mirror could answer: NotExist when

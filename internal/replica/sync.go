@@ -113,8 +113,10 @@ func (s *Set) drainOne(ctx context.Context, m *member, p *progress) (int, error)
 		b, err := s.fetch(ctx, q.name, m)
 		if err != nil {
 			if errors.Is(err, errors.NotExist) {
-				// Perhaps the mirror has it already (a drain cut short).
-				if _, serr := m.Stat(ctx, q.name); serr == nil {
+				// No other copy: the mirror has it already (a drain cut
+				// short), or it was deleted since. Either way there is
+				// nothing to deliver, unless the mirror cannot say.
+				if _, serr := m.Stat(ctx, q.name); serr == nil || errors.Is(serr, errors.NotExist) {
 					s.out.done(ctx, m.ID, q)
 					continue
 				}

@@ -168,6 +168,7 @@ type vectors struct {
 	priv                    ed25519.PrivateKey
 	account, config, device []byte
 	share                   []byte
+	mirrors                 []byte
 	cfg                     *Config
 	dev                     *Device
 	idA, idB                dvpc.ChunkID
@@ -192,6 +193,7 @@ func buildVectors(t *testing.T) *vectors {
 	v.buildConfig()
 	v.buildDevice()
 	v.buildKeyShare(t)
+	v.buildMirrors()
 	v.buildPack(t)
 	v.buildIndex()
 	v.buildSegment(t)
@@ -290,6 +292,44 @@ func (v *vectors) buildDevice() {
 	var b block
 	b.object("device", volumePrefix(vecVolumeID)+"devices/"+vecDeviceID.String(), v.device)
 	v.add(&b)
+}
+
+// vecMirrorSet is the mirror set of the vector: a folder, a server with
+// two endpoints, and an S3 bucket, quorum 2.
+func vecMirrorSet() *MirrorSet {
+	return &MirrorSet{Version: 3, Quorum: 2, Mirrors: []MirrorRecord{
+		{ID: "0123456789abcdef", Endpoints: []string{"/media/usb/dvpc"}, Removable: true},
+		{ID: "fedcba9876543210", Endpoints: []string{"https://home.example:7832", "https://home2.example:7832"}, User: "ann",
+			Fingerprint: "sha256:00112233"},
+		{ID: "00000000000000aa", Endpoints: []string{"s3://s3.example:9000/bucket/dvpc"}},
+	}}
+}
+
+func (v *vectors) buildMirrors() {
+	v.mirrors = MarshalMirrors(vecKeys(dvpc.KindMirrors).Meta, 1, vecVolumeID, vecMirrorSet())
+	var b block
+	b.object("mirrors", volumePrefix(vecVolumeID)+mirrorsName(3), v.mirrors)
+	v.add(&b)
+}
+
+func (v *vectors) checkMirrors(t *testing.T) {
+	if n, err := ParseMirrorsVersion(v.mirrors); err != nil || n != 3 {
+		t.Fatalf("version without a key = %d, %v; want 3", n, err)
+	}
+	m, err := ParseMirrors(keys.ForVolume(vecVolumeKey).Meta, vecVolumeID, v.mirrors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m, vecMirrorSet()) {
+		t.Errorf("decoded %+v, want %+v", m, vecMirrorSet())
+	}
+	// The version is bound to the seal: a mirror cannot pass an old set
+	// off as a newer one.
+	b := append([]byte(nil), v.mirrors...)
+	b[17]++
+	if _, err := ParseMirrors(keys.ForVolume(vecVolumeKey).Meta, vecVolumeID, b); !errors.Is(err, errors.Corrupt) {
+		t.Errorf("a changed version opens: %v", err)
+	}
 }
 
 // buildKeyShare seals key generation 2 to the vector device, written by
@@ -508,6 +548,7 @@ func TestFormatVectorsDecode(t *testing.T) {
 	t.Run("config", v.checkConfig)
 	t.Run("device", v.checkDevice)
 	t.Run("key share", v.checkKeyShare)
+	t.Run("mirrors", v.checkMirrors)
 	t.Run("pack", v.checkPack)
 	t.Run("index", v.checkIndex)
 	t.Run("segment", v.checkSegment)

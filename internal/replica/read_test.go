@@ -1,0 +1,289 @@
+package replica_test
+
+import (
+	"bytes"
+	"context"
+	stderrors "errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/blob/faulty"
+	"github.com/dvpc/dvpc/internal/blob/mem"
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/replica"
+)
+
+// damaged returns a set whose first mirror serves damaged copies of
+// everything under "data/" and whose second is good, both holding obj
+// (put straight into them, so that the set has measured neither and asks
+// the damaged one first).
+func damaged(t *testing.T, obj []byte, badFirst func(blob.Store) blob.Store) (*replica.Set, string) {
+	name := hashName("data/", obj)
+	bad, good := mem.New(), mem.New()
+	for _, m := range []*mem.Store{bad, good} {
+		mustPut(t, m, name, obj)
+	}
+	return newSet(t, replica.Options{}, mirror("bad", badFirst(bad)), mirror("good", good)), name
+}
+
+func corrupting(s blob.Store) blob.Store {
+	f := faulty.New(s)
+	f.CorruptGets("data/")
+	return f
+}
+
+func TestDamageGet(t *testing.T) {
+	obj := randBytes(10, 10000)
+	other := randBytes(11, 10000)
+	otherName := hashName("data/", other)
+	for _, tc := range []struct {
+		what string
+		wrap func(blob.Store) blob.Store
+	}{
+		{"corrupted", corrupting},
+		{"another object's bytes", func(s blob.Store) blob.Store {
+			mustPut(t, s, otherName, other)
+			return &swapped{Store: s, name: hashName("data/", obj), other: otherName}
+		}},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			s, name := damaged(t, obj, tc.wrap)
+			checkHas(t, "the set", s, name, obj)
+			want := map[string][]string{name: {"mirror-bad"}}
+			if got := s.Damaged(); len(got) != 1 || !slices.Equal(got[name], want[name]) {
+				t.Errorf("Damaged() = %v, want %v", got, want)
+			}
+			got, err := s.GetVerified(t.Context(), name, func([]byte) error { return nil })
+			if err != nil || !bytes.Equal(got, obj) {
+				t.Errorf("GetVerified = %d bytes, %v; want the good copy", len(got), err)
+			}
+		})
+	}
+}
+
+// A part read from a damaged mirror fails the caller's check, and the read
+// falls over to a good mirror.
+func TestDamageReadVerified(t *testing.T) {
+	obj := randBytes(12, 100000)
+	s, name := damaged(t, obj, corrupting)
+	const off, n = 4000, 3000
+	errBad := errors.E(errors.Corrupt, errors.Str("fails the caller's check"))
+	var calls atomic.Int32
+	verify := func(b []byte) error {
+		calls.Add(1)
+		if !bytes.Equal(b, obj[off:off+n]) {
+			return errBad
+		}
+		return nil
+	}
+	p := make([]byte, n)
+	got, err := blob.ReadVerified(t.Context(), s, name, p, off, verify)
+	if err != nil || got != n || !bytes.Equal(p, obj[off:off+n]) {
+		t.Fatalf("ReadVerified = %d, %v; equal %v; want %d good bytes", got, err, bytes.Equal(p, obj[off:off+n]), n)
+	}
+	if calls.Load() < 2 {
+		t.Errorf("verify was called %d times; the damaged mirror was not asked", calls.Load())
+	}
+	if d := s.Damaged(); !slices.Equal(d[name], []string{"mirror-bad"}) {
+		t.Errorf("Damaged() = %v, want %s on mirror-bad", d, name)
+	}
+}
+
+// When every copy is damaged, reads fail as Corrupt, or with the error of
+// the caller's check.
+func TestDamageEverywhere(t *testing.T) {
+	obj := randBytes(13, 5000)
+	name := hashName("data/", obj)
+	var ms []replica.Mirror
+	for _, id := range []string{"a", "b", "c"} {
+		m := mem.New()
+		mustPut(t, m, name, obj)
+		ms = append(ms, mirror(id, corrupting(m)))
+	}
+	s := newSet(t, replica.Options{}, ms...)
+	_, err := s.Get(t.Context(), name, 0, -1)
+	checkKind(t, "Get with every copy damaged", err, errors.Corrupt)
+	if d := s.Damaged(); len(d[name]) != 3 {
+		t.Errorf("Damaged() = %v, want all three mirrors", d)
+	}
+
+	errBad := errors.E(errors.Corrupt, errors.Str("fails the caller's check"))
+	_, err = s.GetVerified(t.Context(), name, func([]byte) error { return nil })
+	checkKind(t, "GetVerified with every copy damaged", err, errors.Corrupt)
+	_, err = s.GetVerified(t.Context(), "plain", func([]byte) error { return errBad })
+	checkKind(t, "GetVerified of a missing object", err, errors.NotExist)
+
+	p := make([]byte, 100)
+	_, err = blob.ReadVerified(t.Context(), s, name, p, 0, func(b []byte) error {
+		if !bytes.Equal(b, obj[:100]) {
+			return errBad
+		}
+		return nil
+	})
+	if !stderrors.Is(err, errBad) {
+		t.Errorf("ReadVerified with every copy damaged = %v, want the check's error", err)
+	}
+	checkKind(t, "ReadVerified with every copy damaged", err, errors.Corrupt)
+}
+
+// A missing object is NotExist when every mirror says so, and Unavailable
+// while a mirror that might hold it cannot be asked.
+func TestMissing(t *testing.T) {
+	down := faulty.New(mem.New())
+	allDown(down)
+	s := newSet(t, replica.Options{}, mirror("a", mem.New()), mirror("b", mem.New()))
+	_, err := s.Get(t.Context(), "nothing", 0, -1)
+	checkKind(t, "Get of a missing object", err, errors.NotExist)
+	s = newSet(t, replica.Options{}, mirror("a", mem.New()), mirror("down", down))
+	_, err = s.Get(t.Context(), "nothing", 0, -1)
+	checkKind(t, "Get of an object missing on the one mirror up", err, errors.Unavailable)
+}
+
+// A mirror that hangs is passed over after Hedge, and its call is
+// cancelled once another mirror has answered.
+func TestHedge(t *testing.T) {
+	obj := randBytes(14, 20000)
+	name := hashName("data/", obj)
+	for _, tc := range []struct {
+		what string
+		read func(context.Context, *replica.Set) error
+	}{
+		{"Get", func(ctx context.Context, s *replica.Set) error {
+			b, err := s.Get(ctx, name, 0, -1)
+			if err == nil && !bytes.Equal(b, obj) {
+				err = errors.Str("wrong bytes")
+			}
+			return err
+		}},
+		{"ReadAt", func(ctx context.Context, s *replica.Set) error {
+			p := make([]byte, 1000)
+			n, err := s.ReadAt(ctx, name, p, 500)
+			if err == nil && (n != 1000 || !bytes.Equal(p, obj[500:1500])) {
+				err = errors.Str("wrong bytes")
+			}
+			return err
+		}},
+		{"ReadVerified", func(ctx context.Context, s *replica.Set) error {
+			p := make([]byte, 1000)
+			_, err := s.ReadVerified(ctx, name, p, 0, func(b []byte) error {
+				if !bytes.Equal(b, obj[:1000]) {
+					return errors.Str("wrong bytes")
+				}
+				return nil
+			})
+			return err
+		}},
+		{"Stat", func(ctx context.Context, s *replica.Set) error {
+			in, err := s.Stat(ctx, name)
+			if err == nil && in.Size != int64(len(obj)) {
+				err = errors.Str("wrong size")
+			}
+			return err
+		}},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			slow, fast := mem.New(), mem.New()
+			for _, m := range []*mem.Store{slow, fast} {
+				mustPut(t, m, name, obj)
+			}
+			hung := newStuck(slow)
+			s := newSet(t, replica.Options{Hedge: 20 * time.Millisecond}, mirror("hung", hung), mirror("fast", fast))
+			if err := tc.read(t.Context(), s); err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			select {
+			case <-hung.started:
+			default:
+				t.Fatal("the hung mirror, first in order, was never asked")
+			}
+			select {
+			case err := <-hung.returned:
+				if !stderrors.Is(err, context.Canceled) {
+					t.Errorf("the hung call ended with %v, want context.Canceled", err)
+				}
+			default:
+				t.Fatal("the read returned while the hung call still ran")
+			}
+		})
+	}
+}
+
+// A mirror reached by two endpoints, the first out of reach, works
+// through the second, and Status says so.
+func TestEndpointFailover(t *testing.T) {
+	ctx := t.Context()
+	inner := mem.New()
+	m := replica.Mirror{ID: "nas", Name: "NAS", Endpoints: []replica.Endpoint{
+		{Name: "https://nas.example/far", Store: blob.Unreachable("no route to host")},
+		{Name: "https://nas.lan/near", Store: inner},
+	}}
+	s := newSet(t, replica.Options{}, m)
+	data := randBytes(15, 3000)
+	name := hashName("data/", data)
+	mustPut(t, s, name, data)
+	checkHas(t, "the endpoint that answers", inner, name, data)
+	checkHas(t, "the set", s, name, data)
+	p := make([]byte, 10)
+	if n, err := s.ReadAt(ctx, name, p, 5); err != nil || n != 10 || !bytes.Equal(p, data[5:15]) {
+		t.Errorf("ReadAt = %d, %v", n, err)
+	}
+	if got := names(t, s, "data/"); !slices.Equal(got, []string{name}) {
+		t.Errorf("List = %q, want [%s]", got, name)
+	}
+	w, err := s.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("streamed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx, "streamed"); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	checkHas(t, "the endpoint that answers", inner, "streamed", []byte("streamed"))
+	if err := s.Delete(ctx, "streamed"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	checkLacks(t, "after Delete", inner, "streamed")
+
+	st := s.Status(ctx, "probe")
+	if len(st) != 1 || len(st[0].Endpoints) != 2 {
+		t.Fatalf("Status = %+v, want one mirror of two endpoints", st)
+	}
+	ms, far, near := st[0], st[0].Endpoints[0], st[0].Endpoints[1]
+	if ms.ID != "nas" || ms.Name != "NAS" || !ms.Reachable {
+		t.Errorf("mirror status = %+v, want nas reachable", ms)
+	}
+	if far.Name != "https://nas.example/far" || far.Reachable || far.Preferred || far.Err == "" {
+		t.Errorf("far endpoint = %+v, want not reachable, not preferred, with an error", far)
+	}
+	if near.Name != "https://nas.lan/near" || !near.Reachable || !near.Preferred || near.Err != "" {
+		t.Errorf("near endpoint = %+v, want reachable and preferred", near)
+	}
+}
+
+// Status reports a mirror whose every endpoint fails as not reachable,
+// and what the outbox holds for each mirror.
+func TestStatus(t *testing.T) {
+	down := faulty.New(mem.New())
+	allDown(down)
+	s := newSet(t, replica.Options{Outbox: t.TempDir()},
+		mirror("a", mem.New()), mirror("b", mem.New()), replica.Mirror{ID: "usb", Name: "USB", Removable: true,
+			Endpoints: []replica.Endpoint{{Name: "/media/usb", Store: down}}})
+	mustPut(t, s, "x", []byte("x"))
+	st := s.Status(t.Context(), "probe")
+	if len(st) != 3 {
+		t.Fatalf("Status = %+v, want three mirrors", st)
+	}
+	for _, m := range st[:2] {
+		if !m.Reachable || m.Queued != 0 || !m.Endpoints[0].Preferred {
+			t.Errorf("status of %s = %+v, want reachable, nothing queued", m.ID, m)
+		}
+	}
+	if u := st[2]; u.Reachable || !u.Removable || u.Queued != 1 || u.Endpoints[0].Reachable {
+		t.Errorf("status of usb = %+v, want removable, not reachable, 1 queued", u)
+	}
+}
