@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"hash"
 	"io"
+
+	"github.com/dvpc/dvpc/internal/errors"
 )
 
 // ObjectWriter writes one object whose name is known only once all its
@@ -156,4 +158,33 @@ func (b *sub) ReadVerified(ctx context.Context, name string, p []byte, off int64
 // GetVerified reads through to the wrapped store.
 func (b *sub) GetVerified(ctx context.Context, name string, verify func([]byte) error) ([]byte, error) {
 	return GetVerified(ctx, b.s, b.prefix+name, verify)
+}
+
+// SectionPutter is implemented by stores that upload an object from bytes
+// held elsewhere (a server, S3): a mirror set spools an object once and
+// hands each such mirror the same bytes, rather than each spooling its
+// own copy.
+type SectionPutter interface {
+	// PutSection stores the bytes of body under name, with the rules of
+	// Put; sum is their SHA-256. body is read only at its own offsets, so
+	// several PutSections may share one underlying file.
+	PutSection(ctx context.Context, name string, body *io.SectionReader, sum [32]byte) error
+}
+
+// PutSection stores body under name: with the store's own PutSection if it
+// has one, else by reading it whole and calling Put.
+func PutSection(ctx context.Context, s Store, name string, body *io.SectionReader, sum [32]byte) error {
+	if sp, ok := s.(SectionPutter); ok {
+		return sp.PutSection(ctx, name, body, sum)
+	}
+	b := make([]byte, body.Size())
+	if _, err := body.ReadAt(b, 0); err != nil && err != io.EOF {
+		return errors.E(errors.Op("blob.PutSection"), errors.IO, name, err)
+	}
+	return s.Put(ctx, name, b)
+}
+
+// PutSection puts through to the wrapped store.
+func (b *sub) PutSection(ctx context.Context, name string, body *io.SectionReader, sum [32]byte) error {
+	return PutSection(ctx, b.s, b.prefix+name, body, sum)
 }

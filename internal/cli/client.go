@@ -159,7 +159,7 @@ func (s *session) close() {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 60*time.Second)
 	defer cancel()
 	if len(s.set.Queued()) > 0 {
-		s.set.Drain(ctx, nil)
+		s.set.DrainReachable(ctx, nil)
 	}
 	// Catch up what a mirror was found lacking this session, when it is
 	// little: a mirror missed another PC's write while it was away.
@@ -225,6 +225,9 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 		lock.Close()
 		return nil, err
 	}
+	// What waited for a mirror since removed from the set waits no more:
+	// the others hold it.
+	set.DropStrays(ctx)
 	cfg := &volume.Config{ID: volID, Name: c.VolumeName, Chunk: c.Chunk, Created: c.Created, Account: c.AccountKey}
 	me := volume.Identity{ID: devID, Name: c.DeviceName, Key: ed25519.NewKeyFromSeed(c.DeviceKey)}
 	opts := volume.Options{StateDir: sd, Now: env.Now, Offline: offline}
@@ -232,6 +235,13 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 	if errors.Is(err, errors.Unavailable) && !offline && remote.Code(err) != remote.CodeRateLimited {
 		// No mirror could be reached while syncing.
 		fmt.Fprintf(env.Stderr, "dvpc: the mirrors are not reachable (%s); working from what this PC knows\n", message(err))
+		opts.Offline = true
+		v, err = volume.Open(ctx, set, cfg, keys.Key(c.VolumeKey), me, opts)
+	} else if errors.Is(err, errors.Corrupt) && !offline && len(c.mirrors()) > 1 && !allReachable(ctx, set) {
+		// What the mirrors in reach hold contradicts what this PC read
+		// before (one is behind, wiped, or rolled back): the others may
+		// hold what is missing, so this is no proof of damage yet.
+		fmt.Fprintf(env.Stderr, "dvpc: warning: %s; some mirrors are out of reach: working from what this PC knows until they are back\n", message(err))
 		opts.Offline = true
 		v, err = volume.Open(ctx, set, cfg, keys.Key(c.VolumeKey), me, opts)
 	}
@@ -247,6 +257,16 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 		s.learn(ctx)
 	}
 	return s, nil
+}
+
+// allReachable reports whether every mirror of the set answers now.
+func allReachable(ctx context.Context, set *replica.Set) bool {
+	for _, st := range set.Status(ctx, "account") {
+		if !st.Reachable {
+			return false
+		}
+	}
+	return true
 }
 
 // learn reads the volume's mirror set and, when another PC changed it,

@@ -528,6 +528,12 @@ func runMirrorRemove(ctx context.Context, env *Env, a *args) error {
 	if _, err := set.Drain(ctx, nil); err != nil {
 		return err
 	}
+	// What the mirror to remove alone holds (the others lost it, or never
+	// got it) is copied to them first: the whole set is repaired, then
+	// the others are checked on their own.
+	if _, err := s.set.Check(ctx, replica.CheckOptions{Repair: true}); err != nil {
+		return err
+	}
 	rep, err := set.Check(ctx, replica.CheckOptions{Repair: true})
 	if err != nil {
 		return err
@@ -545,6 +551,10 @@ func runMirrorRemove(ctx context.Context, env *Env, a *args) error {
 	}
 	c.MirrorsVersion = rec.Version
 	if err := saveConfig(env, c); err != nil {
+		return err
+	}
+	// Nothing waits for the mirror any more: the others hold it all.
+	if err := set.Forget(ctx, cms[i].ID); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "removed mirror %s; its data stays there until you delete it\n", cms[i].Endpoints[0])

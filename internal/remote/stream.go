@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"io"
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -44,3 +45,17 @@ func (w *writer) Commit(ctx context.Context, name string) error {
 
 // Abort discards the object and removes its temporary file.
 func (w *writer) Abort() { w.Discard() }
+
+// PutSection uploads body under name, retrying as Put does. See
+// blob.SectionPutter.
+func (s *Store) PutSection(ctx context.Context, name string, body *io.SectionReader, sum [32]byte) error {
+	const op errors.Op = "remote.Put"
+	if err := blob.Check(ctx, op, name); err != nil {
+		return err
+	}
+	want, hashed := blob.Sum(name)
+	if hashed && want != sum {
+		return errors.E(op, errors.Corrupt, name, errors.Str("bytes do not match the hash in the object name"))
+	}
+	return s.put(ctx, op, name, body, body.Size(), hashed)
+}

@@ -147,6 +147,18 @@ func (m *member) down() bool {
 	return true
 }
 
+// failing reports whether the last call to every endpoint failed as out
+// of reach: tried again once its back-off ends, the mirror may answer, but
+// a write cannot count on it.
+func (m *member) failing() bool {
+	for _, e := range m.eps {
+		if _, _, err := e.snapshot(); err == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // latency is the mirror's best endpoint latency, 0 if none is known.
 func (m *member) latency() time.Duration {
 	var best time.Duration
@@ -234,11 +246,19 @@ func (m *member) Delete(ctx context.Context, name string) error {
 	return m.do(ctx, func(s blob.Store) error { return s.Delete(ctx, name) })
 }
 
-// Create streams to the first endpoint that accepts the writer.
+// Create streams to the first endpoint that accepts the writer. A writer
+// made says nothing of the endpoint's reach (one that buffers or spools
+// meets the mirror only at Commit): only a failure is recorded.
 func (m *member) Create(ctx context.Context) (w blob.ObjectWriter, err error) {
-	err = m.do(ctx, func(s blob.Store) error {
-		w, err = blob.Create(ctx, s)
-		return err
-	})
-	return w, err
+	for _, e := range m.order() {
+		start := time.Now()
+		if w, err = blob.Create(ctx, e.Store); err == nil || ctx.Err() != nil {
+			return w, err
+		}
+		e.done(start, err)
+		if !transient(err) {
+			return nil, err
+		}
+	}
+	return nil, err
 }

@@ -162,6 +162,24 @@ func (o *outbox) waits(m, name string) bool {
 	return false
 }
 
+// waitingFor returns, by object name, how many of the mirrors given wait
+// for it.
+func (o *outbox) waitingFor(mirrors []string) map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := map[string]int{}
+	for _, m := range mirrors {
+		seen := map[string]bool{}
+		for _, q := range o.queue[m] {
+			if !seen[q.name] {
+				seen[q.name] = true
+				n[q.name]++
+			}
+		}
+	}
+	return n
+}
+
 // done removes q from mirror m's queue, and name's bytes once no queue
 // needs them.
 func (o *outbox) done(ctx context.Context, m string, q queued) error {
@@ -253,4 +271,43 @@ func syncDir(path string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// Forget drops what waits for the mirror with id, which has left the set:
+// its queue, and the bytes kept here that no other mirror's queue needs.
+func (s *Set) Forget(ctx context.Context, id string) error {
+	if s.out == nil {
+		return nil
+	}
+	for _, q := range s.out.pending(id) {
+		if err := s.out.done(ctx, id, q); err != nil {
+			return err
+		}
+	}
+	// With what another Set on this outbox queued for it since: the next
+	// opening drops the bytes no queue names then.
+	if err := os.RemoveAll(filepath.Join(s.out.dir, "queue", id)); err != nil {
+		return errors.E(errors.Op("replica.Forget"), errors.IO, err)
+	}
+	return nil
+}
+
+// DropStrays forgets the queues of mirrors that are not in the set: ones
+// removed from it, by this PC or another.
+func (s *Set) DropStrays(ctx context.Context) error {
+	if s.out == nil {
+		return nil
+	}
+	ents, err := os.ReadDir(filepath.Join(s.out.dir, "queue"))
+	if err != nil {
+		return errors.E(errors.Op("replica.DropStrays"), errors.IO, err)
+	}
+	for _, e := range ents {
+		if e.IsDir() && s.byID(e.Name()) == nil {
+			if err := s.Forget(ctx, e.Name()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

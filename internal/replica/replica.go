@@ -128,7 +128,19 @@ func (s *Set) fanout(ctx context.Context, f func(context.Context, *member) error
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan result, len(s.members))
+	// A mirror in back-off is not waited for: it is queued at once, and
+	// tried again when its back-off ends. If all are, all are tried.
+	up := 0
 	for _, m := range s.members {
+		if !m.down() {
+			up++
+		}
+	}
+	for _, m := range s.members {
+		if up > 0 && m.down() {
+			ch <- result{m, errors.E(errors.Unavailable, errors.Str("not reachable a moment ago; queued"))}
+			continue
+		}
 		go func() { ch <- result{m, f(ctx, m)} }()
 	}
 	var timeout <-chan time.Time
@@ -142,6 +154,9 @@ func (s *Set) fanout(ctx context.Context, f func(context.Context, *member) error
 			if r.err == nil {
 				r.err = errors.E(errors.Unavailable, errors.Str("too slow"))
 			}
+		}
+		if ctx.Err() != nil && r.err != nil && timeout != nil {
+			r.m.slow() // cut off by the linger: the next writes go on without it
 		}
 		if r.err == nil && ctx.Err() == nil {
 			ok = append(ok, r.m)
@@ -610,20 +625,40 @@ func (s *Set) List(ctx context.Context, prefix string, fn func(blob.Info) error)
 		err   error
 	}
 	ls := make([]listing, len(s.members))
-	var wg sync.WaitGroup
+	// A mirror in back-off is waited for only while the others answer:
+	// one out of reach must not hold up every listing. When none of the
+	// others answers, it is waited for too.
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan int, len(s.members))
+	wasDown := make([]bool, len(s.members))
+	awaited := 0
 	for i, m := range s.members {
-		wg.Add(1)
+		if wasDown[i] = m.down(); !wasDown[i] {
+			awaited++
+		}
 		go func() {
-			defer wg.Done()
 			names := map[string]blob.Info{}
-			err := m.List(ctx, prefix, func(i blob.Info) error {
+			err := m.List(lctx, prefix, func(i blob.Info) error {
 				names[i.Name] = i
 				return nil
 			})
 			ls[i] = listing{names, err}
+			done <- i
 		}()
 	}
-	wg.Wait()
+	for pending, good := len(s.members), 0; pending > 0; pending-- {
+		i := <-done
+		if !wasDown[i] {
+			awaited--
+		}
+		if ls[i].err == nil {
+			good++
+		}
+		if awaited == 0 && good > 0 {
+			cancel() // those still listing are cut short, and count as not answering
+		}
+	}
 	all := map[string]blob.Info{}
 	answered := 0
 	var first error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"hash"
+	"sync"
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -12,15 +13,18 @@ import (
 // Create returns a writer that streams one object to every mirror at once:
 // the bytes are made once and copied to each. A mirror whose writer fails
 // drops out and has the object queued. When fewer mirrors than the quorum
-// are believed reachable, the object is also written to the outbox.
+// are believed reachable, the object is also written to the outbox: a
+// mirror whose last call failed is written to, but not counted on, since
+// a writer that buffers fails only at Commit, when the bytes are gone.
 func (s *Set) Create(ctx context.Context) (blob.ObjectWriter, error) {
 	w := &fanWriter{s: s, h: sha256.New()}
 	up := 0
 	for _, m := range s.members {
 		mw := &memberWriter{m: m}
+		trusted := !m.failing()
 		if m.down() {
 			mw.err = errors.E(errors.Unavailable, errors.Str("not reachable"))
-		} else if mw.w, mw.err = m.Create(ctx); mw.err == nil {
+		} else if mw.w, mw.err = m.Create(ctx); mw.err == nil && trusted {
 			up++
 		}
 		w.ws = append(w.ws, mw)
@@ -105,13 +109,29 @@ func (w *fanWriter) Commit(ctx context.Context, name string) error {
 	for _, mw := range w.ws {
 		byMember[mw.m] = mw
 	}
+	var mu sync.Mutex
+	called := map[*member]bool{}
 	ok, failed := w.s.fanout(ctx, func(ctx context.Context, m *member) error {
 		mw := byMember[m]
 		if mw.err != nil {
 			return mw.err
 		}
-		return mw.w.Commit(ctx, name)
+		mu.Lock()
+		called[m] = true
+		mu.Unlock()
+		err := mw.w.Commit(ctx, name)
+		if err != nil && ctx.Err() == nil {
+			m.failed(err) // the next objects are not counted on it
+		}
+		return err
 	})
+	// A writer the fanout passed over (its mirror failed meanwhile) is
+	// dropped, with the temporary file it holds; the object is queued.
+	for _, mw := range w.ws {
+		if mw.w != nil && mw.err == nil && !called[mw.m] {
+			mw.w.Abort()
+		}
+	}
 	if w.local != nil {
 		if err := w.local.Commit(ctx, name); err != nil {
 			w.local = nil

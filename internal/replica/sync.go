@@ -74,6 +74,17 @@ type DrainReport struct {
 // queue for the next time. It is safe to interrupt: an object leaves a
 // queue only once its mirror holds it.
 func (s *Set) Drain(ctx context.Context, fn ProgressFunc) (*DrainReport, error) {
+	return s.drain(ctx, fn, false)
+}
+
+// DrainReachable is Drain for the mirrors not found out of reach a moment
+// ago: the queues of the others wait for the next time, without a wait for
+// a mirror that just failed to answer.
+func (s *Set) DrainReachable(ctx context.Context, fn ProgressFunc) (*DrainReport, error) {
+	return s.drain(ctx, fn, true)
+}
+
+func (s *Set) drain(ctx context.Context, fn ProgressFunc, skipDown bool) (*DrainReport, error) {
 	rep := &DrainReport{Waiting: map[string]int{}, Errors: map[string]error{}}
 	if s.out == nil {
 		return rep, nil
@@ -88,7 +99,13 @@ func (s *Set) Drain(ctx context.Context, fn ProgressFunc) (*DrainReport, error) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n, err := s.drainOne(ctx, m, p)
+			var n int
+			var err error
+			if skipDown && m.down() {
+				err = errors.E(errors.Unavailable, errors.Str("not reachable a moment ago"))
+			} else {
+				n, err = s.drainOne(ctx, m, p)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			rep.Delivered += n
@@ -155,7 +172,20 @@ func (s *Set) Unsafe(prefix string) []string {
 	if s.out == nil {
 		return nil
 	}
-	return s.out.localNames(prefix)
+	// The bytes stay here until every mirror that lacks them has them,
+	// but once a quorum holds them they are safe.
+	ids := make([]string, len(s.members))
+	for i, m := range s.members {
+		ids[i] = m.ID
+	}
+	waiting := s.out.waitingFor(ids)
+	var out []string
+	for _, n := range s.out.localNames(prefix) {
+		if len(s.members)-waiting[n] < s.quorum {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Lacking returns, for the mirror with id, what the last listing of each

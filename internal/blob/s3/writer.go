@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"io"
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -42,3 +43,15 @@ func (w *writer) Commit(ctx context.Context, name string) error {
 
 // Abort discards the bytes and removes the temporary file, if any.
 func (w *writer) Abort() { w.Discard() }
+
+// PutSection uploads body under name in one PUT. See blob.SectionPutter.
+func (s *Store) PutSection(ctx context.Context, name string, body *io.SectionReader, sum [32]byte) error {
+	const op errors.Op = "s3.Put"
+	if err := blob.Check(ctx, op, name); err != nil {
+		return err
+	}
+	if want, hashed := blob.Sum(name); hashed && want != sum {
+		return errors.E(op, errors.Corrupt, name, errors.Str("bytes do not match the hash in the object name"))
+	}
+	return s.put(ctx, op, name, io.NewSectionReader(body, 0, body.Size()), body.Size(), sum)
+}
