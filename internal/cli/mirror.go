@@ -392,11 +392,13 @@ func runMirrorAdd(ctx context.Context, env *Env, a *args) error {
 	fmt.Fprintf(env.Stdout, "added mirror %s; copying the volume to it\n", loc)
 	// Fill the new mirror from the others, now, with progress. If cut
 	// short, 'dvpc mirror sync' (or the next command) goes on.
-	set, _, err := openSet(ctx, env, c)
-	if err != nil {
+	rm := replica.Mirror{ID: m.ID, Name: m.Endpoints[0], Removable: m.Removable}
+	for _, e := range m.Endpoints {
+		rm.Endpoints = append(rm.Endpoints, replica.Endpoint{Name: e, Store: openEndpoint(ctx, env, &m, e)})
+	}
+	if err := s.set.AddMirror(rm); err != nil {
 		return err
 	}
-	s.set = set
 	return fill(ctx, env, a, s)
 }
 
@@ -517,21 +519,22 @@ func runMirrorRemove(ctx context.Context, env *Env, a *args) error {
 	if quorum > len(rest) {
 		quorum = len(rest)
 	}
-	// Bring the others up to date, then check that every object is on a
-	// quorum of them: removing a mirror never leaves a change less safe.
+	// Bring every mirror up to date, then check that every object is on a
+	// quorum of the others: removing a mirror never leaves a change less
+	// safe. What the mirror to remove alone holds (the others lost it, or
+	// never got it) is copied to them first. One set, with the outbox,
+	// does it all; the others are checked through a set of their own
+	// without the outbox (two sets must never share one).
+	if _, err := s.set.Drain(ctx, nil); err != nil {
+		return err
+	}
+	if _, err := s.set.Check(ctx, replica.CheckOptions{Repair: true}); err != nil {
+		return err
+	}
 	others := *c
 	others.Mirrors, others.Quorum = rest, quorum
-	set, _, err := openSet(ctx, env, &others)
+	set, _, err := openSetWith(ctx, env, &others, "")
 	if err != nil {
-		return err
-	}
-	if _, err := set.Drain(ctx, nil); err != nil {
-		return err
-	}
-	// What the mirror to remove alone holds (the others lost it, or never
-	// got it) is copied to them first: the whole set is repaired, then
-	// the others are checked on their own.
-	if _, err := s.set.Check(ctx, replica.CheckOptions{Repair: true}); err != nil {
 		return err
 	}
 	rep, err := set.Check(ctx, replica.CheckOptions{Repair: true})
@@ -544,7 +547,6 @@ func runMirrorRemove(ctx context.Context, env *Env, a *args) error {
 			len(rep.BelowQuorum), set.Quorum(), len(rep.Unreachable))))
 	}
 	c.Mirrors, c.Quorum = rest, quorum
-	s.set = set
 	rec := setRecord(c)
 	if err := s.vol.SetMirrors(ctx, rec); err != nil {
 		return err
@@ -554,7 +556,7 @@ func runMirrorRemove(ctx context.Context, env *Env, a *args) error {
 		return err
 	}
 	// Nothing waits for the mirror any more: the others hold it all.
-	if err := set.Forget(ctx, cms[i].ID); err != nil {
+	if err := s.set.Forget(ctx, cms[i].ID); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "removed mirror %s; its data stays there until you delete it\n", cms[i].Endpoints[0])

@@ -186,15 +186,26 @@ func TestServerQuota(t *testing.T) {
 	if err := os.WriteFile(big, randomish(1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a.fails(exitFull, "quota", "put", big, "/big")
-	if out := a.ok("ls", "/"); strings.Contains(out, "big") {
-		t.Fatalf("a refused upload shows in the tree:\n%s", out)
+	// Over the quota, the change waits on this PC, and the user is told
+	// why; nothing of it is on the server.
+	_, errs, code := a.run("put", big, "/big")
+	if code != 0 || !strings.Contains(errs, "kept on this PC only") || !strings.Contains(errs, "quota") {
+		t.Fatalf("put over the quota: exit %d, %q", code, errs)
 	}
-	if out := a.ok("status"); !strings.Contains(out, "account bob") || !strings.Contains(out, "quota 65.5 kB") {
-		t.Fatalf("status does not show the account's quota:\n%s", out)
+	if out := a.ok("status"); !strings.Contains(out, "account bob") || !strings.Contains(out, "quota 65.5 kB") || !strings.Contains(out, "NOT YET SAFE") {
+		t.Fatalf("status does not show the account's quota and the waiting change:\n%s", out)
 	}
+	b := newPC(t)
+	b.ok("login", srv.URL(), "bob")
+	if out := b.ok("ls", "/"); strings.Contains(out, "big") {
+		t.Fatalf("a refused upload shows on another PC:\n%s", out)
+	}
+	// Room again: the next command delivers it, oldest first.
 	a.ok("serve", "account", "quota", "bob", "0", "--data", data)
-	a.ok("put", big, "/big")
+	a.ok("status")
+	if got := b.ok("cat", "/big"); got != string(randomish(1<<20)) {
+		t.Fatalf("after the quota was raised, another PC reads %d bytes of /big", len(got))
+	}
 	out := a.ok("serve", "account", "list", "--data", data)
 	if !strings.Contains(out, "bob") {
 		t.Fatalf("account list:\n%s", out)

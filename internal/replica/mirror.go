@@ -262,3 +262,18 @@ func (m *member) Create(ctx context.Context) (w blob.ObjectWriter, err error) {
 	}
 	return nil, err
 }
+
+// spools reports whether the mirror's preferred endpoint uploads from
+// bytes held elsewhere (a server, S3): a set writer then gives it the
+// shared spool rather than a writer of its own.
+func (m *member) spools() bool {
+	_, ok := m.order()[0].Store.(blob.SectionPutter)
+	return ok
+}
+
+// putSection uploads body under name, failing over between endpoints.
+func (m *member) putSection(ctx context.Context, name string, body *io.SectionReader, sum [32]byte) error {
+	return m.do(ctx, func(s blob.Store) error {
+		return blob.PutSection(ctx, s, name, io.NewSectionReader(body, 0, body.Size()), sum)
+	})
+}

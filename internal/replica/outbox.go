@@ -56,6 +56,13 @@ func openOutbox(path string) (*outbox, error) {
 		return nil, errors.E(op, err)
 	}
 	o := &outbox{dir: path, objects: objs, queue: map[string][]queued{}, refs: map[string]int{}, local: map[string]bool{}}
+	// Spools of set writers that a crash interrupted hold nothing that
+	// waits: their objects were never acknowledged.
+	if stale, _ := filepath.Glob(filepath.Join(path, "spool-*.tmp")); len(stale) > 0 {
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
 	mirrors, err := os.ReadDir(filepath.Join(path, "queue"))
 	if err != nil {
 		return nil, errors.E(op, errors.IO, path, err)
@@ -148,6 +155,13 @@ func (o *outbox) pending(m string) []queued {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return append([]queued(nil), o.queue[m]...)
+}
+
+// count returns how many objects wait for mirror m.
+func (o *outbox) count(m string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.queue[m])
 }
 
 // queued reports whether name waits for mirror m.

@@ -94,6 +94,17 @@ func New(mirrors []Mirror, o Options) (*Set, error) {
 	return s, nil
 }
 
+// AddMirror adds a mirror to the set, last in preference. It must not run
+// concurrently with other calls. The new mirror holds nothing yet: Check
+// with Repair fills it.
+func (s *Set) AddMirror(m Mirror) error {
+	if m.ID == "" || s.byID(m.ID) != nil || len(m.Endpoints) == 0 || blob.ValidName(m.ID) != nil || strings.Contains(m.ID, "/") {
+		return errors.E(errors.Op("replica.AddMirror"), errors.Invalid, errors.Str("mirror "+m.Name+" has no endpoint or no id of its own"))
+	}
+	s.members = append(s.members, newMember(m))
+	return nil
+}
+
 // Quorum returns the write quorum.
 func (s *Set) Quorum() int { return s.quorum }
 
@@ -115,6 +126,16 @@ func (s *Set) ordered() []*member {
 	return ms
 }
 
+// errBehind is why a write skips a mirror that has objects queued: it
+// gets them in the order they were written, so that it never holds a
+// journal segment or index before the packs they name.
+var errBehind = errors.E(errors.Unavailable, errors.Str("queued behind earlier writes it lacks"))
+
+// behind reports whether objects wait in the outbox for mirror m.
+func (s *Set) behind(m *member) bool {
+	return s.out != nil && s.out.count(m.ID) > 0
+}
+
 // result is one mirror's answer to a write.
 type result struct {
 	m   *member
@@ -123,8 +144,10 @@ type result struct {
 
 // fanout runs f on every mirror at once. It returns when all have
 // answered, or, once a quorum has succeeded, when the others have had
-// Linger more to answer; those are cancelled and count as failed.
-func (s *Set) fanout(ctx context.Context, f func(context.Context, *member) error) (ok []*member, failed []result) {
+// Linger more to answer; those are cancelled and count as failed. With
+// ordered, a mirror that has objects queued is not written to: the object
+// joins its queue, so that it receives everything in the order written.
+func (s *Set) fanout(ctx context.Context, ordered bool, f func(context.Context, *member) error) (ok []*member, failed []result) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan result, len(s.members))
@@ -139,6 +162,10 @@ func (s *Set) fanout(ctx context.Context, f func(context.Context, *member) error
 	for _, m := range s.members {
 		if up > 0 && m.down() {
 			ch <- result{m, errors.E(errors.Unavailable, errors.Str("not reachable a moment ago; queued"))}
+			continue
+		}
+		if ordered && s.behind(m) {
+			ch <- result{m, errBehind}
 			continue
 		}
 		go func() { ch <- result{m, f(ctx, m)} }()
@@ -257,7 +284,9 @@ func (s *Set) noteFailures(failed []result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range failed {
-		s.writeErr[r.m.ID] = r.err
+		if r.err != errBehind { // the reason it fell behind says more
+			s.writeErr[r.m.ID] = r.err
+		}
 	}
 }
 
@@ -307,7 +336,7 @@ func (s *Set) Put(ctx context.Context, name string, data []byte) error {
 	if !verifies(name, data) {
 		return errors.E(op, errors.Corrupt, name, errors.Str("bytes do not match the hash in the object name"))
 	}
-	ok, failed := s.fanout(ctx, func(ctx context.Context, m *member) error { return m.Put(ctx, name, data) })
+	ok, failed := s.fanout(ctx, true, func(ctx context.Context, m *member) error { return m.Put(ctx, name, data) })
 	return s.settle(ctx, op, name, ok, failed, data)
 }
 
@@ -739,7 +768,7 @@ func (s *Set) Delete(ctx context.Context, name string) error {
 	if err := blob.Check(ctx, op, name); err != nil {
 		return err
 	}
-	ok, failed := s.fanout(ctx, func(ctx context.Context, m *member) error { return m.Delete(ctx, name) })
+	ok, failed := s.fanout(ctx, false, func(ctx context.Context, m *member) error { return m.Delete(ctx, name) })
 	if err := refused(failed); err != nil {
 		return errors.E(op, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"hash"
+	"io"
 	"sync"
 
 	"github.com/dvpc/dvpc/internal/blob"
@@ -22,14 +23,27 @@ func (s *Set) Create(ctx context.Context) (blob.ObjectWriter, error) {
 	for _, m := range s.members {
 		mw := &memberWriter{m: m}
 		trusted := !m.failing()
-		if m.down() {
+		switch {
+		case m.down():
 			mw.err = errors.E(errors.Unavailable, errors.Str("not reachable"))
-		} else if mw.w, mw.err = m.Create(ctx); mw.err == nil && trusted {
+		case s.behind(m):
+			mw.err = errBehind
+		case m.spools():
+			// Servers and S3 upload at Commit from one spool they share:
+			// the object is written on this PC once, not once a mirror.
+			mw.spooled = true
+			if w.spool == nil {
+				w.spool = blob.NewSpool(s.spoolDir(), spoolPattern)
+			}
+		default:
+			mw.w, mw.err = m.Create(ctx)
+		}
+		if mw.err == nil && trusted {
 			up++
 		}
 		w.ws = append(w.ws, mw)
 	}
-	if up < s.quorum && s.out != nil {
+	if up < s.quorum && s.out != nil && w.spool == nil {
 		lw, err := s.out.objects.Create(ctx)
 		if err != nil {
 			w.Abort()
@@ -40,36 +54,102 @@ func (s *Set) Create(ctx context.Context) (blob.ObjectWriter, error) {
 	return w, nil
 }
 
+// spoolPattern names the shared spools' temporary files.
+const spoolPattern = "spool-*.tmp"
+
+// spoolDir is where shared spools spill: the outbox, whose file system
+// keeps what waits anyway, else the system's temporary folder.
+func (s *Set) spoolDir() string {
+	if s.out != nil {
+		return s.out.dir
+	}
+	return ""
+}
+
 type memberWriter struct {
-	m   *member
-	w   blob.ObjectWriter
-	err error // once set, this mirror is out of the write
+	m       *member
+	w       blob.ObjectWriter // its own writer, or nil when spooled
+	spooled bool              // uploads from the set writer's spool at Commit
+	err     error             // once set, this mirror is out of the write
 }
 
 type fanWriter struct {
 	s     *Set
 	ws    []*memberWriter
+	spool *blob.Spool       // shared by the spooled mirrors, or nil
 	local blob.ObjectWriter // the outbox's copy, or nil
 	h     hash.Hash
 	n     int64
 }
 
+// parallelWrite is the size from which a write goes to the mirrors'
+// writers at once rather than one after the other.
+const parallelWrite = 64 << 10
+
 func (w *fanWriter) Write(p []byte) (int, error) {
-	live := 0
+	// The targets: each mirror's own writer, the shared spool, the
+	// outbox's copy. Large writes go to all at once.
+	type target struct {
+		w   io.Writer
+		mw  *memberWriter // nil for the spool and the outbox
+		err error
+	}
+	var ts []*target
+	spoolLive := false
 	for _, mw := range w.ws {
-		if mw.err != nil {
-			continue
+		switch {
+		case mw.err != nil:
+		case mw.spooled:
+			spoolLive = true
+		default:
+			ts = append(ts, &target{w: mw.w, mw: mw})
 		}
-		if _, err := mw.w.Write(p); err != nil {
-			mw.err = err
-			mw.w.Abort()
-			mw.m.failed(err)
-			continue
-		}
-		live++
+	}
+	var spoolT, localT *target
+	if spoolLive {
+		spoolT = &target{w: w.spool}
+		ts = append(ts, spoolT)
 	}
 	if w.local != nil {
-		if _, err := w.local.Write(p); err != nil {
+		localT = &target{w: w.local}
+		ts = append(ts, localT)
+	}
+	if len(ts) > 1 && len(p) >= parallelWrite {
+		var wg sync.WaitGroup
+		for _, t := range ts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, t.err = t.w.Write(p)
+			}()
+		}
+		wg.Wait()
+	} else {
+		for _, t := range ts {
+			_, t.err = t.w.Write(p)
+		}
+	}
+	live := 0
+	for _, t := range ts {
+		if t.err == nil {
+			if t != localT {
+				live++
+			}
+			continue
+		}
+		switch {
+		case t.mw != nil:
+			t.mw.err = t.err
+			t.mw.w.Abort()
+			t.mw.m.failed(t.err)
+		case t == spoolT:
+			// This PC's disk failed the spool: every spooled mirror is out.
+			for _, mw := range w.ws {
+				if mw.spooled && mw.err == nil {
+					mw.err = t.err
+				}
+			}
+		case t == localT:
 			w.local.Abort()
 			w.local = nil
 		}
@@ -109,9 +189,27 @@ func (w *fanWriter) Commit(ctx context.Context, name string) error {
 	for _, mw := range w.ws {
 		byMember[mw.m] = mw
 	}
+	var body *io.SectionReader
+	if w.spool != nil {
+		if _, err := w.spool.Check(op, name); err != nil {
+			w.Abort()
+			return err
+		}
+		var err error
+		if body, err = w.spool.Body(); err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	defer func() {
+		if w.spool != nil {
+			w.spool.Discard()
+		}
+	}()
+	sum := w.Sum()
 	var mu sync.Mutex
 	called := map[*member]bool{}
-	ok, failed := w.s.fanout(ctx, func(ctx context.Context, m *member) error {
+	ok, failed := w.s.fanout(ctx, true, func(ctx context.Context, m *member) error {
 		mw := byMember[m]
 		if mw.err != nil {
 			return mw.err
@@ -119,7 +217,12 @@ func (w *fanWriter) Commit(ctx context.Context, name string) error {
 		mu.Lock()
 		called[m] = true
 		mu.Unlock()
-		err := mw.w.Commit(ctx, name)
+		var err error
+		if mw.spooled {
+			err = m.putSection(ctx, name, body, sum)
+		} else {
+			err = mw.w.Commit(ctx, name)
+		}
 		if err != nil && ctx.Err() == nil {
 			m.failed(err) // the next objects are not counted on it
 		}
@@ -141,7 +244,17 @@ func (w *fanWriter) Commit(ctx context.Context, name string) error {
 			w.s.out.mu.Unlock()
 		}
 	}
-	err := w.s.settle(ctx, op, name, ok, failed, nil)
+	// Below the quorum, the outbox keeps the bytes: from the spool, when
+	// there is one, so that even a write every mirror refused (a full
+	// server, say) waits on this PC rather than failing.
+	var data []byte
+	if body != nil && len(ok) < w.s.quorum && w.s.out != nil && !w.s.out.has(name) && refused(failed) == nil {
+		data = make([]byte, body.Size())
+		if _, err := body.ReadAt(data, 0); err != nil && err != io.EOF {
+			data = nil
+		}
+	}
+	err := w.s.settle(ctx, op, name, ok, failed, data)
 	if w.local != nil && (err != nil || len(ok) >= w.s.quorum) && w.s.out != nil {
 		// Safe on the mirrors after all, or failed: the local copy is not
 		// needed unless a queue names it.
@@ -163,6 +276,9 @@ func (w *fanWriter) Abort() {
 		if mw.w != nil {
 			mw.w.Abort()
 		}
+	}
+	if w.spool != nil {
+		w.spool.Discard()
 	}
 	if w.local != nil {
 		w.local.Abort()

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"math/rand/v2"
 	"testing"
 
@@ -53,6 +54,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"StreamAbort", testStreamAbort},
 		{"StreamSub", testStreamSub},
 		{"ReadAt", testReadAt},
+		{"PutSection", testPutSection},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -119,4 +121,32 @@ func list(t testing.TB, s blob.Store, prefix string) []string {
 		t.Fatalf("List(%q): %v", prefix, err)
 	}
 	return names
+}
+
+// testPutSection checks blob.PutSection: the store's own, for kinds that
+// upload from a section, or the fallback through Put; a section of a larger
+// buffer; and a sum that is not the hash the name promises.
+func testPutSection(t *testing.T, s blob.Store) {
+	ctx := t.Context()
+	buf := bytes.Repeat([]byte("0123456789"), 200_000)
+	data := buf[1000 : 1000+1_500_000]
+	sum := sha256.Sum256(data)
+	name := "data/" + hex.EncodeToString(sum[:])
+	body := io.NewSectionReader(bytes.NewReader(buf), 1000, int64(len(data)))
+	if err := blob.PutSection(ctx, s, name, body, sum); err != nil {
+		t.Fatalf("PutSection: %v", err)
+	}
+	got, err := s.Get(ctx, name, 0, -1)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Get after PutSection: %d bytes, %v; want %d", len(got), err, len(data))
+	}
+	other := sha256.Sum256([]byte("other"))
+	wrong := "data/" + hex.EncodeToString(other[:])
+	err = blob.PutSection(ctx, s, wrong, io.NewSectionReader(bytes.NewReader(data), 0, int64(len(data))), sum)
+	if !errors.Is(err, errors.Corrupt) {
+		t.Fatalf("PutSection under another object's hash: %v, want Corrupt", err)
+	}
+	if _, err := s.Stat(ctx, wrong); !errors.Is(err, errors.NotExist) {
+		t.Fatalf("after a refused PutSection, Stat: %v, want NotExist", err)
+	}
 }
