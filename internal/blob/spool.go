@@ -22,10 +22,9 @@ const SpillSize = 4 << 20
 // and adds Commit.
 type Spool struct {
 	dir, pattern string // where and how temporary files are made
-	limit        int    // bytes kept in memory before spilling
 	h            hash.Hash
 	n            int64
-	mem          []byte        // the bytes, until they pass the limit
+	mem          []byte        // the bytes, until they pass SpillSize
 	f            *os.File      // then the file that holds them
 	bw           *bufio.Writer // buffering writes to f
 	err          error         // the first error, returned from then on
@@ -34,14 +33,7 @@ type Spool struct {
 // NewSpool returns an empty spool whose temporary file, if it needs one,
 // is made in dir (os.TempDir() if "") with the os.CreateTemp pattern.
 func NewSpool(dir, pattern string) *Spool {
-	return NewSpoolSize(dir, pattern, SpillSize)
-}
-
-// NewSpoolSize is NewSpool keeping up to limit bytes in memory: for a
-// writer that hands one spool to several uploads, whose bytes would
-// otherwise be read back from the disk once per upload.
-func NewSpoolSize(dir, pattern string, limit int) *Spool {
-	return &Spool{dir: dir, pattern: pattern, limit: limit, h: sha256.New()}
+	return &Spool{dir: dir, pattern: pattern, h: sha256.New()}
 }
 
 func (s *Spool) Write(p []byte) (int, error) {
@@ -49,7 +41,7 @@ func (s *Spool) Write(p []byte) (int, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
-	if s.f == nil && len(s.mem)+len(p) > s.limit {
+	if s.f == nil && len(s.mem)+len(p) > SpillSize {
 		f, err := os.CreateTemp(s.dir, s.pattern)
 		if err != nil {
 			s.err = errors.E(op, errors.IO, err)

@@ -33,7 +33,7 @@ func (s *Set) Create(ctx context.Context) (blob.ObjectWriter, error) {
 			// the object is written on this PC once, not once a mirror.
 			mw.spooled = true
 			if w.spool == nil {
-				w.spool = blob.NewSpoolSize(s.spoolDir(), spoolPattern, sharedSpoolMem)
+				w.spool = blob.NewSpool(s.spoolDir(), spoolPattern)
 			}
 		default:
 			mw.w, mw.err = m.Create(ctx)
@@ -53,11 +53,6 @@ func (s *Set) Create(ctx context.Context) (blob.ObjectWriter, error) {
 	}
 	return w, nil
 }
-
-// sharedSpoolMem is how much of an object a shared spool keeps in
-// memory: a whole pack (16 MiB) and some, so that a pack read by every
-// server's and bucket's upload is not written to the disk and read back.
-const sharedSpoolMem = 20 << 20
 
 // spoolPattern names the shared spools' temporary files.
 const spoolPattern = "spool-*.tmp"
