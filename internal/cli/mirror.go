@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -26,6 +27,10 @@ import (
 type configMirror struct {
 	volume.MirrorRecord
 	Token string `json:"token,omitempty"`
+	// An S3 mirror's credentials when given with flags rather than in the
+	// AWS_* variables: this PC's alone, never in the volume.
+	S3AccessKey string `json:"s3_access_key,omitempty"`
+	S3SecretKey string `json:"s3_secret_key,omitempty"`
 }
 
 // isS3 reports whether loc names an S3 bucket.
@@ -86,14 +91,7 @@ func openEndpoint(ctx context.Context, env *Env, m *configMirror, loc string) bl
 		}
 		return cl.Store()
 	case isS3(loc):
-		cfg, err := s3.Parse(loc)
-		if err != nil {
-			return blob.Unreachable(err.Error())
-		}
-		cfg.FromEnv(env.Getenv)
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		st, err := s3.Open(ctx, cfg)
+		st, err := openS3(ctx, env, m, loc)
 		if err != nil {
 			return blob.Unreachable(message(err))
 		}
@@ -108,6 +106,22 @@ func openEndpoint(ctx context.Context, env *Env, m *configMirror, loc string) bl
 		return blob.Unreachable(reason)
 	}
 	return st
+}
+
+// openS3 opens an S3 mirror with the PC's credentials for it: given at
+// add, or from the AWS_* variables.
+func openS3(ctx context.Context, env *Env, m *configMirror, loc string) (blob.Store, error) {
+	cfg, err := s3.Parse(loc)
+	if err != nil {
+		return nil, err
+	}
+	cfg.FromEnv(env.Getenv)
+	if m.S3AccessKey != "" {
+		cfg.AccessKey, cfg.SecretKey, cfg.SessionToken = m.S3AccessKey, m.S3SecretKey, ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return s3.Open(ctx, cfg)
 }
 
 // openSet opens the login's mirror set, with its outbox in the volume's
@@ -155,6 +169,9 @@ func learnMirrors(c *clientConfig, ms *volume.MirrorSet) bool {
 			}
 			if same && o.Token != "" && o.User == r.User {
 				cm.Token = o.Token
+			}
+			if same && o.S3AccessKey != "" {
+				cm.S3AccessKey, cm.S3SecretKey = o.S3AccessKey, o.S3SecretKey
 			}
 		}
 		next = append(next, cm)
@@ -325,6 +342,7 @@ func runMirrorAdd(ctx context.Context, env *Env, a *args) error {
 	removable := a.bool("removable")
 	more := a.flag("endpoint")
 	user := a.flag("user")
+	accessKey, secretFile := a.flag("s3-access-key"), a.flag("s3-secret-key-file")
 	a.accept("fingerprint", "insecure-http", "otp", "key-file")
 	if err := a.check(2, 2); err != nil {
 		return err
@@ -370,7 +388,20 @@ func runMirrorAdd(ctx context.Context, env *Env, a *args) error {
 			return err
 		}
 	case "s3":
-		st := openEndpoint(ctx, env, &m, loc)
+		if (accessKey == "") != (secretFile == "") {
+			return usagef("give both --s3-access-key and --s3-secret-key-file, or neither (then AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are used)")
+		}
+		if accessKey != "" {
+			b, err := os.ReadFile(secretFile)
+			if err != nil {
+				return errors.E(errors.NotExist, secretFile, err)
+			}
+			m.S3AccessKey, m.S3SecretKey = accessKey, strings.TrimSpace(string(b))
+		}
+		st, err := openS3(ctx, env, &m, loc)
+		if err != nil {
+			return errors.E(loc, err)
+		}
 		if _, err := st.Stat(ctx, "account"); err != nil && !errors.Is(err, errors.NotExist) {
 			return errors.E(loc, err)
 		}

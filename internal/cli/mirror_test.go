@@ -822,3 +822,38 @@ func TestMirrorSetRandom(t *testing.T) {
 		}
 	}
 }
+
+// S3 credentials given with flags stay on this PC (its login, not the
+// volume) and serve every later command; a wrong secret is refused at add.
+func TestMirrorS3CredentialFlags(t *testing.T) {
+	gw := startS3(t)
+	a := newPC(t)
+	dirA := filepath.Join(t.TempDir(), "a")
+	a.ok("init", dirA)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("wrong-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.fails(exitPermission, "", "mirror", "add", gw.location("flags"), "--s3-access-key", s3Access, "--s3-secret-key-file", secret)
+	a.fails(exitUsage, "both", "mirror", "add", gw.location("flags"), "--s3-access-key", s3Access)
+	if err := os.WriteFile(secret, []byte(s3Secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.ok("mirror", "add", gw.location("flags"), "--s3-access-key", s3Access, "--s3-secret-key-file", secret)
+	a.ok("put", writeFiles(t, map[string]string{"f": "to the bucket"})+"/f", "/f")
+	if got := objectsOf(t, gw.open(t, "flags")); len(got) == 0 || len(got) != len(folderObjects(t, dirA)) {
+		t.Fatalf("the bucket holds %d objects, the folder %d", len(got), len(folderObjects(t, dirA)))
+	}
+	// The volume's record of the set names the bucket, not the secret.
+	for name := range folderObjects(t, dirA) {
+		if strings.Contains(name, "/mirrors/") {
+			b, err := os.ReadFile(filepath.Join(dirA, filepath.FromSlash(name)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), s3Secret) || strings.Contains(string(b), s3Access) {
+				t.Fatal("the mirror set record holds the S3 credentials")
+			}
+		}
+	}
+}
