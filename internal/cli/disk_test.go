@@ -51,3 +51,41 @@ func TestMirrorDiskFull(t *testing.T) {
 		t.Fatalf("after the retry, %d of 12 files", n)
 	}
 }
+
+// A server whose disk fills up: the client is told, keeps the change on
+// this PC, and delivers it by itself once the server has room; nothing it
+// had acknowledged is lost.
+func TestServerDiskFullQueues(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mounts a file system")
+	}
+	disk := mountSmallDisk(t, "8m")
+	srv := startServer(t, filepath.Join(disk, "data"))
+	a := newPC(t)
+	a.ok("signup", srv.URL(), "dora")
+	a.ok("put", writeFiles(t, map[string]string{"small": "before"})+"/small", "/small")
+	filler := filepath.Join(disk, "filler")
+	if out, err := exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=1M", "count=16").CombinedOutput(); err == nil {
+		t.Fatalf("the filler fit on an 8 MiB disk: %s", out)
+	}
+	big := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(big, randomish(3<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := a.run("put", big, "/big")
+	if code != 0 || !strings.Contains(errs, "kept on this PC only") || !strings.Contains(errs, "disk") {
+		t.Fatalf("put onto a server with a full disk: exit %d, %q", code, errs)
+	}
+	if got := a.ok("cat", "/small"); got != "before" {
+		t.Fatalf("what was acknowledged before the disk filled: %q", got)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	a.ok("status") // the next command delivers what waits
+	b := newPC(t)
+	b.ok("login", srv.URL(), "dora")
+	if got := b.ok("cat", "/big"); got != string(randomish(3<<20)) {
+		t.Fatalf("another PC reads %d bytes of /big once the server had room", len(got))
+	}
+}
