@@ -147,6 +147,7 @@ type session struct {
 	vol    *volume.Volume
 	lock   *os.File
 	synced bool // the command brought the mirrors in sync itself
+	report bool // the command reports on the mirrors: it mends none of them on its way out
 }
 
 // close delivers what waits for the mirrors, says what is not yet safe,
@@ -164,7 +165,9 @@ func (s *session) close() {
 	// Catch up what a mirror was found lacking this session, when it is
 	// little: a mirror missed another PC's write while it was away.
 	// Larger gaps are 'dvpc mirror sync's to fill, with progress.
-	s.set.CatchUp(ctx, 200)
+	if !s.report {
+		s.set.CatchUp(ctx, 200)
+	}
 	reportUnsafe(s.env, s.set, s.cfg)
 }
 

@@ -63,6 +63,7 @@ func runCheck(ctx context.Context, env *Env, a *args) error {
 		return err
 	}
 	defer s.close()
+	s.report = !repair // a check without --repair changes no mirror
 	// First the mirrors against each other: what one lacks or holds
 	// damaged, a read through the set never shows.
 	var setErr error

@@ -85,7 +85,11 @@ func openEndpoint(ctx context.Context, env *Env, m *configMirror, loc string) bl
 		if m.Token == "" {
 			return blob.Unreachable("this PC is not logged in to the server " + loc + ": run 'dvpc mirror login " + loc + "'")
 		}
-		cl, err := remote.New(loc, remote.Options{Token: m.Token, Fingerprint: m.Fingerprint, AllowPlainHTTP: m.InsecureHTTP, UserAgent: "dvpc/" + Version})
+		// A server out of reach fails at once: the set reads from the
+		// other mirrors and keeps writes in the outbox, so retrying the
+		// connection would only make the user wait.
+		cl, err := remote.New(loc, remote.Options{Token: m.Token, Fingerprint: m.Fingerprint, AllowPlainHTTP: m.InsecureHTTP,
+			UserAgent: "dvpc/" + Version, FailFast: true})
 		if err != nil {
 			return blob.Unreachable(err.Error())
 		}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/dvpc/dvpc/internal/errors"
 )
@@ -39,7 +40,16 @@ type Options struct {
 	// TempDir holds the temporary files of objects written with Create;
 	// os.TempDir() if empty.
 	TempDir string
+	// FailFast is for a server that is one mirror of a set: a connection
+	// that cannot be made (refused, no route, no such host, no answer
+	// within DialTimeout) fails at once instead of being tried again, so
+	// that the set turns to its other mirrors and its outbox without
+	// making the user wait.
+	FailFast bool
 }
+
+// DialTimeout bounds how long a FailFast client waits for a connection.
+const DialTimeout = 5 * time.Second
 
 // Client talks to one dvpc server. It is safe for concurrent use.
 type Client struct {
@@ -49,6 +59,8 @@ type Client struct {
 	ua      string
 	tempDir string
 	retry   retryPolicy
+	// failFast: connections that cannot be made are not tried again.
+	failFast bool
 	// listLimit, if positive, is the page size List asks for (tests).
 	listLimit int
 
@@ -73,7 +85,7 @@ func New(rawURL string, o Options) (*Client, error) {
 	hc := o.HTTPClient
 	if hc == nil {
 		hc = &http.Client{
-			Transport:     newTransport(tlsConfig(pin, u.Host)),
+			Transport:     newTransport(tlsConfig(pin, u.Host), o.FailFast),
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
@@ -82,13 +94,14 @@ func New(rawURL string, o Options) (*Client, error) {
 		ua = "dvpc"
 	}
 	return &Client{
-		base:    u.String(),
-		server:  u.Host,
-		hc:      hc,
-		ua:      ua,
-		tempDir: o.TempDir,
-		retry:   defaultRetry,
-		token:   o.Token,
+		base:     u.String(),
+		server:   u.Host,
+		hc:       hc,
+		ua:       ua,
+		tempDir:  o.TempDir,
+		retry:    defaultRetry,
+		token:    o.Token,
+		failFast: o.FailFast,
 	}, nil
 }
 

@@ -53,7 +53,16 @@ func (c *Client) netErr(ctx context.Context, op errors.Op, name string, err erro
 	if errors.As(err, &cc) {
 		return errors.E(op, errors.Permission, name, cc)
 	}
-	return errors.E(op, errors.Unavailable, name, describeNetErr(c.server, err))
+	e := describeNetErr(c.server, err)
+	var oe *net.OpError
+	if c.failFast && errors.As(err, &oe) && oe.Op == "dial" {
+		e.transient = false // the set has other mirrors and an outbox
+	}
+	var dns *net.DNSError
+	if c.failFast && errors.As(err, &dns) {
+		e.transient = false
+	}
+	return errors.E(op, errors.Unavailable, name, e)
 }
 
 // describeNetErr explains a failure to reach server, in words a user can

@@ -193,3 +193,34 @@ func TestBackoff(t *testing.T) {
 		t.Error("a permanent network failure is retried")
 	}
 }
+
+// A FailFast client (a server that is one mirror of a set) does not try a
+// refused connection again; a plain client does. Both say what happened.
+func TestFailFast(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	for _, fast := range []bool{false, true} {
+		c, err := New("http://"+addr, Options{FailFast: fast})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.retry.attempts = 1 // classify the first failure only
+		_, err = c.Store().Stat(t.Context(), "obj")
+		if errors.KindOf(err) != errors.Unavailable || !strings.Contains(err.Error(), "refused the connection") {
+			t.Fatalf("FailFast %v: Stat of a closed port: %v", fast, err)
+		}
+		if _, again := defaultRetry.wait(err, 1); again == fast {
+			t.Errorf("FailFast %v: a refused connection is tried again: %v", fast, again)
+		}
+	}
+	c, _ := New("http://unknown-host.invalid", Options{AllowPlainHTTP: true, FailFast: true})
+	c.retry.attempts = 1
+	_, err = c.Account(t.Context())
+	if _, again := defaultRetry.wait(err, 1); again || errors.KindOf(err) != errors.Unavailable {
+		t.Errorf("FailFast: an unknown host: %v, tried again %v", err, again)
+	}
+}

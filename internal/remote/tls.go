@@ -64,8 +64,11 @@ func tlsConfig(pin []byte, server string) *tls.Config {
 // settings (proxies from the environment, HTTP/2), many connections kept
 // alive for parallel transfers, and a bound on how long a server may take
 // to answer once it has the request (a Watch waits at most 60 s).
-func newTransport(conf *tls.Config) *http.Transport {
+func newTransport(conf *tls.Config, failFast bool) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	if failFast {
+		t.DialContext = (&net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	}
 	t.TLSClientConfig = conf
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 64
