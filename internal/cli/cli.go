@@ -74,6 +74,8 @@ func commands() map[string]*command {
 		"restore":        {"PATH --at TIME", "bring back PATH as it was, as a new version", runRestore},
 		"export":         {"DIR [--at TIME] [--path PATH]", "write the whole tree, as it was at TIME, to a local folder", runExport},
 		"check":          {"[--read-data] [--repair] [--json] [--remove-forged] | --mirrors LOC,LOC,... [--repair] [--quorum N]", "verify the mirrors object by object and say what a bad one affects; --repair copies good copies over missing or damaged ones (needs no passphrase)", runCheck},
+		"mount":          {"[VOLUME] DIR [--offline]", "show the volume as a folder at DIR (read-only for now; DIR/.dvpc/at/TIME is the past), until unmounted", runMount},
+		"unmount":        {"DIR", "end a mount", runUnmount},
 		"status":         {"[--json]", "show the volume, its mirrors, what waits for them, and this device", runStatus},
 		"mirror":         {"[list] | add LOCATION [--removable] [--endpoint LOC,...] [--user NAME] [--s3-access-key ID --s3-secret-key-file FILE] | remove LOCATION | sync | login URL | quorum N", "manage the volume's mirrors: folders, dvpc servers, s3:// buckets", runMirror},
 	}

@@ -113,3 +113,55 @@ func (v *Volume) locate(chunks []journal.ChunkRef) ([]pack.Location, error) {
 	}
 	return locs, nil
 }
+
+// ReadAt reads len(p) bytes of the file node n from offset off into p,
+// verifying every chunk it touches (a chunk is opened whole). It returns
+// fewer than len(p) bytes only at the end of the file, then with io.EOF,
+// or with an error.
+func (v *Volume) ReadAt(ctx context.Context, n *Node, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.E(errors.Op("volume.ReadAt"), errors.Invalid, n.Path, errors.Str("negative offset"))
+	}
+	if off >= int64(n.Size) {
+		return 0, io.EOF
+	}
+	// The chunks that hold [off, off+len(p)).
+	var start int64
+	first := 0
+	for first < len(n.Chunks) && start+int64(n.Chunks[first].Size) <= off {
+		start += int64(n.Chunks[first].Size)
+		first++
+	}
+	last, end := first, start
+	for last < len(n.Chunks) && end < off+int64(len(p)) {
+		end += int64(n.Chunks[last].Size)
+		last++
+	}
+	part := &Node{Path: n.Path, Change: Change{Device: n.Device, Entry: &journal.Entry{Chunks: n.Chunks[first:last]}}}
+	w := &window{p: p, skip: off - start}
+	if _, err := v.WriteTo(ctx, part, w); err != nil {
+		return w.n, err
+	}
+	if w.n < len(p) {
+		return w.n, io.EOF
+	}
+	return w.n, nil
+}
+
+// window is a writer that drops the first skip bytes and keeps the next
+// len(p) in p.
+type window struct {
+	p    []byte
+	skip int64
+	n    int
+}
+
+func (w *window) Write(b []byte) (int, error) {
+	all := len(b)
+	if w.skip > 0 {
+		k := min(int64(len(b)), w.skip)
+		b, w.skip = b[k:], w.skip-k
+	}
+	w.n += copy(w.p[w.n:], b)
+	return all, nil
+}

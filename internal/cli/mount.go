@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/mount"
+)
+
+// runMount mounts the logged-in volume at DIR, in the foreground, until it
+// is unmounted or the command is interrupted.
+func runMount(ctx context.Context, env *Env, a *args) error {
+	debug := a.bool("debug")
+	if err := a.check(1, 2); err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(a.arg(len(a.pos)-1, ""))
+	if err != nil {
+		return errors.E(errors.Invalid, err)
+	}
+	c, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	if len(a.pos) == 2 && a.arg(0, "") != c.VolumeName && a.arg(0, "") != c.Volume {
+		return errors.E(errors.NotExist, a.arg(0, ""), errors.Str(fmt.Sprintf(
+			"this PC is logged in to the volume %q: 'dvpc volumes use %s' switches to it first", c.VolumeName, a.arg(0, ""))))
+	}
+	clearStale(dir)
+	fi, err := os.Stat(dir)
+	switch {
+	case os.IsNotExist(err):
+		return errors.E(errors.NotExist, dir, errors.Str("the mount point does not exist: make the folder first"))
+	case err != nil:
+		return errors.E(errors.IO, dir, err)
+	case !fi.IsDir():
+		return errors.E(errors.NotDir, dir, errors.Str("the mount point is not a folder"))
+	}
+	s, err := open(ctx, env, a.bool("offline"))
+	if err != nil {
+		return err
+	}
+	// The mount only reads: it does not hold the volume's lock, so other
+	// commands on this PC go on working while it is mounted.
+	s.close()
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv, err := mount.Mount(dir, s.vol, mount.Options{Log: log, Debug: debug})
+	if err != nil {
+		return errors.E(errors.IO, dir, errors.Str("cannot mount here: "+err.Error()+
+			" (is FUSE available: /dev/fuse, and fusermount3 when not root?)"))
+	}
+	fmt.Fprintf(env.Stdout, "Mounted volume %q at %s, read-only for now; %s/%s/at/TIME is the volume as it was at TIME (RFC 3339). 'dvpc unmount %s' or Ctrl-C ends it.\n",
+		c.VolumeName, dir, dir, mount.Control, dir)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			if err := srv.Unmount(); err != nil {
+				// Files open in it keep it busy: detach it, the kernel
+				// ends it once they are closed.
+				syscall.Unmount(dir, syscall.MNT_DETACH)
+			}
+		case <-done:
+		}
+	}()
+	srv.Wait()
+	close(done)
+	return nil
+}
+
+// clearStale unmounts dir if it is a mount whose process died: its
+// folder then answers "transport endpoint is not connected".
+func clearStale(dir string) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err == syscall.ENOTCONN {
+		if syscall.Unmount(dir, syscall.MNT_DETACH) != nil {
+			exec.Command("fusermount3", "-u", "-z", dir).Run()
+			exec.Command("fusermount", "-u", "-z", dir).Run()
+		}
+	}
+}
+
+// runUnmount ends a mount.
+func runUnmount(ctx context.Context, env *Env, a *args) error {
+	if err := a.check(1, 1); err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(a.arg(0, ""))
+	if err != nil {
+		return errors.E(errors.Invalid, err)
+	}
+	err = syscall.Unmount(dir, 0)
+	if err == syscall.EPERM {
+		for _, tool := range []string{"fusermount3", "fusermount"} {
+			if out, ferr := exec.Command(tool, "-u", dir).CombinedOutput(); ferr == nil {
+				return nil
+			} else if _, lerr := exec.LookPath(tool); lerr == nil {
+				return errors.E(errors.Permission, dir, errors.Str(string(out)))
+			}
+		}
+	}
+	switch err {
+	case nil:
+		return nil
+	case syscall.EINVAL:
+		return errors.E(errors.Invalid, dir, errors.Str("nothing is mounted here"))
+	case syscall.EBUSY:
+		return errors.E(errors.Conflict, dir, errors.Str("files are open in the mount: close them (or the programs using them) and run this again"))
+	case syscall.ENOENT:
+		return errors.E(errors.NotExist, dir, errors.Str("no such folder"))
+	}
+	return errors.E(errors.IO, dir, err)
+}

@@ -1,0 +1,311 @@
+// Package mount shows a volume as a file system, through FUSE (go-fuse).
+//
+// This first version is read-only: the tree as it is when the volume is
+// mounted, every file's content fetched and verified as it is read, and
+// time travel: DIR/.dvpc/at/<RFC 3339 time>/ is the whole tree as it was at
+// that moment, for any moment. Writing, the local cache and change
+// notifications come next (docs/ARCHITECTURE.md).
+package mount
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/dvpc/dvpc/internal/journal"
+	"github.com/dvpc/dvpc/internal/volume"
+)
+
+// Options configure Mount.
+type Options struct {
+	// Log receives a line for every read that fails (the file, the
+	// cause); slog.Default() if nil.
+	Log *slog.Logger
+	// Debug logs every FUSE request.
+	Debug bool
+}
+
+// Control is the name of the folder at the root that holds time travel.
+const Control = ".dvpc"
+
+// Mount mounts v at dir and returns the running server; Unmount it (or
+// unmount dir) to end. As root it mounts with mount(2) directly, else
+// through fusermount.
+func Mount(dir string, v *volume.Volume, o Options) (*fuse.Server, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	f := &fsys{vol: v, log: o.Log, uid: uint32(os.Getuid()), gid: uint32(os.Getgid()), at: map[string]*volume.Tree{}}
+	root := &dirNode{fs: f, tree: v.Tree(), path: "/", top: true}
+	sec := time.Second
+	opts := &fs.Options{
+		EntryTimeout: &sec,
+		AttrTimeout:  &sec,
+		MountOptions: fuse.MountOptions{
+			FsName:            "dvpc",
+			Name:              "dvpc",
+			DirectMountStrict: os.Getuid() == 0,
+			MaxReadAhead:      1 << 20,
+			Debug:             o.Debug,
+		},
+		UID: f.uid,
+		GID: f.gid,
+	}
+	return fs.Mount(dir, root, opts)
+}
+
+// fsys is what every node of one mount shares.
+type fsys struct {
+	vol      *volume.Volume
+	log      *slog.Logger
+	uid, gid uint32
+
+	mu sync.Mutex
+	at map[string]*volume.Tree // trees of time travel, by the folder's name
+}
+
+// treeAt returns the tree as of the moment a time-travel folder names.
+func (f *fsys) treeAt(ctx context.Context, name string) (*volume.Tree, syscall.Errno) {
+	when, err := time.Parse(time.RFC3339Nano, name)
+	if err != nil {
+		return nil, syscall.ENOENT
+	}
+	f.mu.Lock()
+	t := f.at[name]
+	f.mu.Unlock()
+	if t != nil {
+		return t, 0
+	}
+	t, err = f.vol.TreeAt(ctx, when)
+	if err != nil {
+		f.log.Error("dvpc mount: cannot read the history", "at", name, "err", err)
+		return nil, syscall.EIO
+	}
+	f.mu.Lock()
+	if len(f.at) > 64 { // a bound, not a cache policy: trees are cheap to merge again
+		f.at = map[string]*volume.Tree{}
+	}
+	f.at[name] = t
+	f.mu.Unlock()
+	return t, 0
+}
+
+// attr fills out with what n holds.
+func (f *fsys) attr(n *volume.Node, out *fuse.Attr) {
+	out.Mode = n.Mode & 0o7777
+	switch n.Op {
+	case journal.Mkdir:
+		out.Mode |= syscall.S_IFDIR
+		out.Nlink = 2
+	case journal.Symlink:
+		out.Mode |= syscall.S_IFLNK
+		out.Size = uint64(len(n.Target))
+		out.Nlink = 1
+	default:
+		out.Mode |= syscall.S_IFREG
+		out.Size = n.Size
+		out.Blocks = (n.Size + 511) / 512
+		out.Nlink = 1
+	}
+	if n.MTime != 0 {
+		t := time.Unix(0, n.MTime)
+		out.SetTimes(&t, &t, &t)
+	}
+	out.Uid, out.Gid = f.uid, f.gid
+}
+
+// child makes the inode of node n, found in tree t.
+func (f *fsys) child(ctx context.Context, parent *fs.Inode, t *volume.Tree, n *volume.Node, out *fuse.EntryOut) *fs.Inode {
+	f.attr(n, &out.Attr)
+	var ops fs.InodeEmbedder
+	switch n.Op {
+	case journal.Mkdir:
+		ops = &dirNode{fs: f, tree: t, path: n.Path}
+	case journal.Symlink:
+		ops = &linkNode{fs: f, node: n}
+	default:
+		ops = &fileNode{fs: f, node: n}
+	}
+	return parent.NewInode(ctx, ops, fs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT})
+}
+
+// dirNode is a folder of a tree: the current one, or one of the past.
+type dirNode struct {
+	fs.Inode
+	fs   *fsys
+	tree *volume.Tree
+	path string
+	top  bool // the mount's root, which also holds .dvpc
+}
+
+var (
+	_ fs.NodeLookuper  = (*dirNode)(nil)
+	_ fs.NodeReaddirer = (*dirNode)(nil)
+	_ fs.NodeGetattrer = (*dirNode)(nil)
+)
+
+func (d *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if n := d.tree.Lookup(d.path); n != nil {
+		d.fs.attr(n, &out.Attr)
+	} else {
+		out.Mode = syscall.S_IFDIR | 0o755
+	}
+	return 0
+}
+
+func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if d.top && name == Control {
+		out.Mode = syscall.S_IFDIR | 0o555
+		return d.NewInode(ctx, &controlNode{fs: d.fs}, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
+	}
+	n := d.tree.Lookup(path.Join(d.path, name))
+	if n == nil {
+		return nil, syscall.ENOENT
+	}
+	return d.fs.child(ctx, d.EmbeddedInode(), d.tree, n, out), 0
+}
+
+func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	kids := d.tree.List(d.path)
+	list := make([]fuse.DirEntry, 0, len(kids)+1)
+	if d.top {
+		list = append(list, fuse.DirEntry{Name: Control, Mode: syscall.S_IFDIR})
+	}
+	for _, n := range kids {
+		var a fuse.Attr
+		d.fs.attr(n, &a)
+		list = append(list, fuse.DirEntry{Name: path.Base(n.Path), Mode: a.Mode & syscall.S_IFMT})
+	}
+	return fs.NewListDirStream(list), 0
+}
+
+// controlNode is DIR/.dvpc: it holds "at".
+type controlNode struct {
+	fs.Inode
+	fs *fsys
+}
+
+func (c *controlNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if name != "at" {
+		return nil, syscall.ENOENT
+	}
+	out.Mode = syscall.S_IFDIR | 0o555
+	return c.NewInode(ctx, &atNode{fs: c.fs}, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
+}
+
+func (c *controlNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	return fs.NewListDirStream([]fuse.DirEntry{{Name: "at", Mode: syscall.S_IFDIR}}), 0
+}
+
+// atNode is DIR/.dvpc/at: every RFC 3339 time names a folder in it, the
+// whole tree as of that moment. It lists nothing: there are too many.
+type atNode struct {
+	fs.Inode
+	fs *fsys
+}
+
+func (a *atNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	t, errno := a.fs.treeAt(ctx, name)
+	if errno != 0 {
+		return nil, errno
+	}
+	out.Mode = syscall.S_IFDIR | 0o555
+	return a.NewInode(ctx, &dirNode{fs: a.fs, tree: t, path: "/"}, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
+}
+
+func (a *atNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	return fs.NewListDirStream(nil), 0
+}
+
+// linkNode is a symbolic link.
+type linkNode struct {
+	fs.Inode
+	fs   *fsys
+	node *volume.Node
+}
+
+func (l *linkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	return []byte(l.node.Target), 0
+}
+
+func (l *linkNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	l.fs.attr(l.node, &out.Attr)
+	return 0
+}
+
+// fileNode is a file of a tree.
+type fileNode struct {
+	fs.Inode
+	fs   *fsys
+	node *volume.Node
+}
+
+var (
+	_ fs.NodeOpener    = (*fileNode)(nil)
+	_ fs.NodeGetattrer = (*fileNode)(nil)
+)
+
+func (f *fileNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	f.fs.attr(f.node, &out.Attr)
+	return 0
+}
+
+func (f *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	return &handle{fs: f.fs, node: f.node}, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// readAhead is how much a read that misses fetches: sequential reads then
+// open each chunk once, not once per kernel request.
+const readAhead = 4 << 20
+
+// handle is an open file: it keeps the last span it read.
+type handle struct {
+	fs   *fsys
+	node *volume.Node
+
+	mu  sync.Mutex
+	buf []byte
+	off int64 // of buf[0] in the file
+}
+
+var _ fs.FileReader = (*handle)(nil)
+
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	size := int64(h.node.Size)
+	if off >= size {
+		return fuse.ReadResultData(nil), 0
+	}
+	end := min(off+int64(len(dest)), size)
+	if off < h.off || end > h.off+int64(len(h.buf)) {
+		want := min(max(int64(len(dest)), readAhead), size-off)
+		if int64(cap(h.buf)) < want {
+			h.buf = make([]byte, want)
+		}
+		h.buf = h.buf[:want]
+		n, err := h.fs.vol.ReadAt(ctx, h.node, h.buf, off)
+		if err != nil && int64(n) < end-off {
+			h.buf, h.off = h.buf[:0], 0
+			// Never wrong or empty data: an error the program sees, and
+			// a line that names the file.
+			h.fs.log.Error("dvpc mount: cannot read", "file", h.node.Path, "err", err)
+			return nil, syscall.EIO
+		}
+		h.buf, h.off = h.buf[:n], off
+	}
+	// Copied into the request's own buffer: the reply is sent after Read
+	// returns, when another Read may already refill buf.
+	n := copy(dest, h.buf[off-h.off:end-h.off])
+	return fuse.ReadResultData(dest[:n]), 0
+}

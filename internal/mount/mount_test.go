@@ -1,0 +1,190 @@
+package mount_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dvpc/dvpc/internal/blob/faulty"
+	"github.com/dvpc/dvpc/internal/blob/mem"
+	derrors "github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/mount"
+	"github.com/dvpc/dvpc/internal/volume"
+)
+
+// canMount skips the test where FUSE cannot be mounted directly.
+func canMount(t *testing.T) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("mounting without fusermount needs root")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse here")
+	}
+}
+
+// clock is a test clock that moves one second a reading.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { c.t = c.t.Add(time.Second); return c.t }
+
+func put(t *testing.T, v *volume.Volume, p string, data []byte) {
+	t.Helper()
+	local := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(local, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.PutFile(context.Background(), local, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncBuffer is a buffer the mount's log and the test may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func mountIt(t *testing.T, v *volume.Volume, log *syncBuffer) string {
+	t.Helper()
+	dir := t.TempDir()
+	o := mount.Options{}
+	if log != nil {
+		o.Log = slog.New(slog.NewTextHandler(log, nil))
+	}
+	srv, err := mount.Mount(dir, v, o)
+	if err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	return dir
+}
+
+// The mount shows the tree: folders, files with their size, mode and
+// content (a large one read in pieces and whole), symbolic links; it
+// refuses writes; and .dvpc/at/TIME is the tree as it was then.
+func TestMountReadOnly(t *testing.T) {
+	canMount(t)
+	c := &clock{t: time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)}
+	tv := volume.NewTest(t, mem.New(), "pc", c.now)
+	v := tv.Volume
+	big := make([]byte, 9<<20+12345)
+	rand.NewChaCha8([32]byte{1}).Read(big)
+	put(t, v, "/docs/a.txt", []byte("version one\n"))
+	put(t, v, "/big.bin", big)
+	before := c.now()
+	put(t, v, "/docs/a.txt", []byte("version two, longer\n"))
+	if err := v.Mkdir(context.Background(), "/empty", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dir := mountIt(t, v, nil)
+
+	if got, err := os.ReadFile(filepath.Join(dir, "docs/a.txt")); err != nil || string(got) != "version two, longer\n" {
+		t.Fatalf("read a.txt: %q, %v", got, err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "big.bin"))
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("read big.bin whole: %d bytes, %v", len(got), err)
+	}
+	f, err := os.Open(filepath.Join(dir, "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{0, 1, 4<<20 - 7, 9 << 20, int64(len(big)) - 3} {
+		p := make([]byte, 100)
+		n, err := f.ReadAt(p, off)
+		want := big[off:min(off+100, int64(len(big)))]
+		if (err != nil && err != io.EOF) || !bytes.Equal(p[:n], want) {
+			t.Fatalf("ReadAt %d: %d bytes, %v", off, n, err)
+		}
+	}
+	f.Close()
+	fi, err := os.Stat(filepath.Join(dir, "big.bin"))
+	if err != nil || fi.Size() != int64(len(big)) || !fi.Mode().IsRegular() {
+		t.Fatalf("stat big.bin: %v, %v", fi, err)
+	}
+	fi, err = os.Stat(filepath.Join(dir, "empty"))
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("stat empty: %v, %v", fi, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != ".dvpc big.bin docs empty" {
+		t.Fatalf("root lists %q", names)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nothing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stat of a missing file: %v", err)
+	}
+	err = os.WriteFile(filepath.Join(dir, "docs/a.txt"), []byte("x"), 0o644)
+	if !errors.Is(err, syscall.EROFS) {
+		t.Fatalf("write into the mount: %v, want EROFS", err)
+	}
+
+	// Time travel.
+	at := filepath.Join(dir, ".dvpc", "at", before.Format(time.RFC3339))
+	if got, err := os.ReadFile(filepath.Join(at, "docs/a.txt")); err != nil || string(got) != "version one\n" {
+		t.Fatalf("read a.txt as it was: %q, %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(at, "empty")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a folder made later shows in the past: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".dvpc", "at", "yesterday")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a name that is no time: %v", err)
+	}
+}
+
+// A file whose data cannot be fetched is an error (EIO) with a log line
+// naming it, never empty or wrong data.
+func TestMountReadError(t *testing.T) {
+	canMount(t)
+	c := &clock{t: time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)}
+	root := faulty.New(mem.New())
+	tv := volume.NewTest(t, root, "pc", c.now)
+	put(t, tv.Volume, "/f.txt", []byte("content that the mirror will not give back"))
+	var log syncBuffer
+	dir := mountIt(t, tv.Volume, &log)
+	root.FailPrefix(faulty.Get, "volumes/", derrors.E(derrors.Unavailable, derrors.Str("unplugged (test)")))
+	_, err := os.ReadFile(filepath.Join(dir, "f.txt"))
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("read with the mirror gone: %v, want EIO", err)
+	}
+	if !strings.Contains(log.String(), "/f.txt") || !strings.Contains(log.String(), "unplugged") {
+		t.Fatalf("log does not name the file and the cause:\n%s", log.String())
+	}
+	root.Reset()
+	if got, err := os.ReadFile(filepath.Join(dir, "f.txt")); err != nil || string(got) != "content that the mirror will not give back" {
+		t.Fatalf("read once the mirror is back: %q, %v", got, err)
+	}
+}
