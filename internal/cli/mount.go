@@ -8,9 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/mount"
+	"github.com/dvpc/dvpc/internal/remote"
 )
 
 // runMount mounts the logged-in volume at DIR, in the foreground, until it
@@ -58,6 +60,7 @@ func runMount(ctx context.Context, env *Env, a *args) error {
 	fmt.Fprintf(env.Stdout, "Mounted volume %q at %s, read-only for now; %s/%s/at/TIME is the volume as it was at TIME (RFC 3339). 'dvpc unmount %s' or Ctrl-C ends it.\n",
 		c.VolumeName, dir, dir, mount.Control, dir)
 	done := make(chan struct{})
+	go follow(ctx, done, srv, c, log)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -116,4 +119,82 @@ func runUnmount(ctx context.Context, env *Env, a *args) error {
 		return errors.E(errors.NotExist, dir, errors.Str("no such folder"))
 	}
 	return errors.E(errors.IO, dir, err)
+}
+
+// refreshEvery is how often a mount reads what is new on the mirrors when
+// no server tells it sooner.
+const refreshEvery = 2 * time.Second
+
+// follow keeps the mount up to date until done: every refreshEvery, and
+// at once when a server of the set says another device wrote to the
+// volume's journal.
+func follow(ctx context.Context, done <-chan struct{}, m *mount.Mounted, c *clientConfig, log *slog.Logger) {
+	kick := make(chan struct{}, 1)
+	for _, cm := range c.mirrors() {
+		if kindOf(cm.Endpoints[0]) != "http" || cm.Token == "" {
+			continue
+		}
+		cl, err := remote.New(cm.Endpoints[0], remote.Options{Token: cm.Token, Fingerprint: cm.Fingerprint,
+			AllowPlainHTTP: cm.InsecureHTTP, UserAgent: "dvpc/" + Version, FailFast: true})
+		if err != nil {
+			continue
+		}
+		go watch(ctx, done, cl, "volumes/"+c.Volume+"/journal/", kick)
+		break // one server's word is enough
+	}
+	t := time.NewTicker(refreshEvery)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-kick:
+		}
+		err := m.Refresh(ctx)
+		switch {
+		case err != nil && !failing:
+			log.Warn("dvpc mount: cannot read what is new on the mirrors; showing what this PC knows", "err", message(err))
+		case err == nil && failing:
+			log.Info("dvpc mount: the mirrors are back; showing what is new")
+		}
+		failing = err != nil
+	}
+}
+
+// watch long-polls a server for new journal segments and kicks the
+// refresh when some arrive.
+func watch(ctx context.Context, done <-chan struct{}, cl *remote.Client, prefix string, kick chan<- struct{}) {
+	cursor := ""
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		default:
+		}
+		ch, err := cl.Watch(ctx, prefix, cursor, 25*time.Second)
+		if err != nil {
+			// Out of reach: the periodic refresh goes on; try again later.
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-time.After(refreshEvery):
+			}
+			continue
+		}
+		if cursor != "" && (len(ch.Names) > 0 || ch.Reset) {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
+		cursor = ch.Cursor
+	}
 }

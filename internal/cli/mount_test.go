@@ -67,3 +67,41 @@ func TestMountCommand(t *testing.T) {
 	a.fails(exitUsage, "nothing is mounted", "unmount", dir)
 
 }
+
+// A change saved on another PC shows in this PC's mount by itself, the
+// server telling the mount that something was written.
+func TestMountFollowsOtherPC(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("mounting without fusermount needs root")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse")
+	}
+	srv := startServer(t, t.TempDir())
+	a, b := newPC(t), newPC(t)
+	a.ok("signup", srv.URL(), "erin")
+	b.ok("login", srv.URL(), "erin")
+	dir := t.TempDir()
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	exited := make(chan int, 1)
+	go func() {
+		_, _, code := a.run("mount", dir)
+		exited <- code
+	}()
+	waitMounted(t, dir, exited)
+	start := time.Now()
+	b.ok("put", writeFiles(t, map[string]string{"n": "from the other PC\n"})+"/n", "/note.txt")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if got, err := os.ReadFile(filepath.Join(dir, "note.txt")); err == nil && string(got) == "from the other PC\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other PC's change did not show in the mount within 10 s")
+		}
+	}
+	t.Logf("the other PC's change showed after %v", time.Since(start).Round(time.Millisecond))
+	a.ok("unmount", dir)
+	if code := <-exited; code != 0 {
+		t.Fatalf("dvpc mount exited %d", code)
+	}
+}

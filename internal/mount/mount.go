@@ -1,18 +1,22 @@
 // Package mount shows a volume as a file system, through FUSE (go-fuse).
 //
-// This first version is read-only: the tree as it is when the volume is
-// mounted, every file's content fetched and verified as it is read, and
-// time travel: DIR/.dvpc/at/<RFC 3339 time>/ is the whole tree as it was at
-// that moment, for any moment. Writing, the local cache and change
-// notifications come next (docs/ARCHITECTURE.md).
+// This first version is read-only: the volume's current tree, brought up
+// to date by Refresh (the CLI calls it every few seconds and when a server
+// says something changed), every file's content fetched and verified as it
+// is read, and time travel: DIR/.dvpc/at/<RFC 3339 time>/ is the whole
+// tree as it was at that moment, for any moment. A file open here keeps
+// the version it was opened at. Writing and the local cache come next
+// (docs/ARCHITECTURE.md).
 package mount
 
 import (
 	"context"
+	"hash/fnv"
 	"log/slog"
 	"os"
 	"path"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,15 +39,31 @@ type Options struct {
 // Control is the name of the folder at the root that holds time travel.
 const Control = ".dvpc"
 
-// Mount mounts v at dir and returns the running server; Unmount it (or
-// unmount dir) to end. As root it mounts with mount(2) directly, else
-// through fusermount.
-func Mount(dir string, v *volume.Volume, o Options) (*fuse.Server, error) {
+// Mounted is a running mount.
+type Mounted struct {
+	*fuse.Server
+	fs *fsys
+}
+
+// Refresh reads what is new on the mirrors and shows it: new and changed
+// files appear, removed ones go. Files open keep the version they opened.
+func (m *Mounted) Refresh(ctx context.Context) error {
+	if err := m.fs.vol.Sync(ctx); err != nil {
+		return err
+	}
+	m.fs.cur.Store(m.fs.vol.Tree())
+	return nil
+}
+
+// Mount mounts v at dir; Unmount it (or unmount dir) to end. As root it
+// mounts with mount(2) directly, else through fusermount.
+func Mount(dir string, v *volume.Volume, o Options) (*Mounted, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
 	f := &fsys{vol: v, log: o.Log, uid: uint32(os.Getuid()), gid: uint32(os.Getgid()), at: map[string]*volume.Tree{}}
-	root := &dirNode{fs: f, tree: v.Tree(), path: "/", top: true}
+	f.cur.Store(v.Tree())
+	root := &dirNode{fs: f, path: "/", top: true}
 	sec := time.Second
 	opts := &fs.Options{
 		EntryTimeout: &sec,
@@ -58,7 +78,26 @@ func Mount(dir string, v *volume.Volume, o Options) (*fuse.Server, error) {
 		UID: f.uid,
 		GID: f.gid,
 	}
-	return fs.Mount(dir, root, opts)
+	srv, err := fs.Mount(dir, root, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Mounted{Server: srv, fs: f}, nil
+}
+
+// ino is the inode number of path in the tree a folder of time travel
+// names ("" for the current tree): the same for the same file across
+// refreshes, so programs that compare inode numbers (find, git, rsync)
+// see one file.
+func ino(at, p string) uint64 {
+	if at == "" && p == "/" {
+		return 1
+	}
+	h := fnv.New64a()
+	h.Write([]byte(at))
+	h.Write([]byte{0})
+	h.Write([]byte(p))
+	return h.Sum64() | 2 // never 0 or 1
 }
 
 // fsys is what every node of one mount shares.
@@ -66,6 +105,8 @@ type fsys struct {
 	vol      *volume.Volume
 	log      *slog.Logger
 	uid, gid uint32
+
+	cur atomic.Pointer[volume.Tree] // the current tree
 
 	mu sync.Mutex
 	at map[string]*volume.Tree // trees of time travel, by the folder's name
@@ -121,28 +162,38 @@ func (f *fsys) attr(n *volume.Node, out *fuse.Attr) {
 	out.Uid, out.Gid = f.uid, f.gid
 }
 
-// child makes the inode of node n, found in tree t.
-func (f *fsys) child(ctx context.Context, parent *fs.Inode, t *volume.Tree, n *volume.Node, out *fuse.EntryOut) *fs.Inode {
+// child makes the inode of node n, found in the tree of the time-travel
+// folder at (the current tree if at is "").
+func (f *fsys) child(ctx context.Context, parent *fs.Inode, at string, t *volume.Tree, n *volume.Node, out *fuse.EntryOut) *fs.Inode {
 	f.attr(n, &out.Attr)
 	var ops fs.InodeEmbedder
 	switch n.Op {
 	case journal.Mkdir:
-		ops = &dirNode{fs: f, tree: t, path: n.Path}
+		ops = &dirNode{fs: f, tree: t, at: at, path: n.Path}
 	case journal.Symlink:
 		ops = &linkNode{fs: f, node: n}
 	default:
-		ops = &fileNode{fs: f, node: n}
+		ops = &fileNode{fs: f, node: n, live: at == ""}
 	}
-	return parent.NewInode(ctx, ops, fs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT})
+	return parent.NewInode(ctx, ops, fs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT, Ino: ino(at, n.Path)})
 }
 
 // dirNode is a folder of a tree: the current one, or one of the past.
 type dirNode struct {
 	fs.Inode
 	fs   *fsys
-	tree *volume.Tree
+	tree *volume.Tree // a past tree; nil for the current one
+	at   string       // the time-travel folder's name; "" for the current tree
 	path string
 	top  bool // the mount's root, which also holds .dvpc
+}
+
+// t is the tree the folder shows.
+func (d *dirNode) t() *volume.Tree {
+	if d.tree != nil {
+		return d.tree
+	}
+	return d.fs.cur.Load()
 }
 
 var (
@@ -152,7 +203,7 @@ var (
 )
 
 func (d *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if n := d.tree.Lookup(d.path); n != nil {
+	if n := d.t().Lookup(d.path); n != nil {
 		d.fs.attr(n, &out.Attr)
 	} else {
 		out.Mode = syscall.S_IFDIR | 0o755
@@ -165,15 +216,16 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		out.Mode = syscall.S_IFDIR | 0o555
 		return d.NewInode(ctx, &controlNode{fs: d.fs}, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
 	}
-	n := d.tree.Lookup(path.Join(d.path, name))
+	t := d.t()
+	n := t.Lookup(path.Join(d.path, name))
 	if n == nil {
 		return nil, syscall.ENOENT
 	}
-	return d.fs.child(ctx, d.EmbeddedInode(), d.tree, n, out), 0
+	return d.fs.child(ctx, d.EmbeddedInode(), d.at, d.tree, n, out), 0
 }
 
 func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	kids := d.tree.List(d.path)
+	kids := d.t().List(d.path)
 	list := make([]fuse.DirEntry, 0, len(kids)+1)
 	if d.top {
 		list = append(list, fuse.DirEntry{Name: Control, Mode: syscall.S_IFDIR})
@@ -181,7 +233,7 @@ func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	for _, n := range kids {
 		var a fuse.Attr
 		d.fs.attr(n, &a)
-		list = append(list, fuse.DirEntry{Name: path.Base(n.Path), Mode: a.Mode & syscall.S_IFMT})
+		list = append(list, fuse.DirEntry{Name: path.Base(n.Path), Mode: a.Mode & syscall.S_IFMT, Ino: ino(d.at, n.Path)})
 	}
 	return fs.NewListDirStream(list), 0
 }
@@ -217,7 +269,7 @@ func (a *atNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		return nil, errno
 	}
 	out.Mode = syscall.S_IFDIR | 0o555
-	return a.NewInode(ctx, &dirNode{fs: a.fs, tree: t, path: "/"}, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
+	return a.NewInode(ctx, &dirNode{fs: a.fs, tree: t, at: name, path: "/"}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino(name, "/")}), 0
 }
 
 func (a *atNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
@@ -240,11 +292,31 @@ func (l *linkNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrO
 	return 0
 }
 
-// fileNode is a file of a tree.
+// fileNode is a file of a tree. A file of the current tree follows it:
+// what it holds is looked up again at each Getattr and Open.
 type fileNode struct {
 	fs.Inode
 	fs   *fsys
-	node *volume.Node
+	live bool
+
+	mu     sync.Mutex
+	node   *volume.Node
+	cached journal.Version         // the version whose pages the kernel may hold
+	open   map[journal.Version]int // handles open, by version
+}
+
+// now returns what the file holds now, or nil if it is gone.
+func (f *fileNode) now() *volume.Node {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.live {
+		n := f.fs.cur.Load().Lookup(f.node.Path)
+		if n == nil || n.IsDir() || n.Op == journal.Symlink {
+			return nil
+		}
+		f.node = n
+	}
+	return f.node
 }
 
 var (
@@ -252,8 +324,16 @@ var (
 	_ fs.NodeGetattrer = (*fileNode)(nil)
 )
 
-func (f *fileNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	f.fs.attr(f.node, &out.Attr)
+func (f *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if h, ok := fh.(*handle); ok {
+		f.fs.attr(h.node, &out.Attr) // an open file keeps its version
+		return 0
+	}
+	n := f.now()
+	if n == nil {
+		return syscall.ENOENT
+	}
+	f.fs.attr(n, &out.Attr)
 	return 0
 }
 
@@ -261,7 +341,35 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	return &handle{fs: f.fs, node: f.node}, fuse.FOPEN_KEEP_CACHE, 0
+	n := f.now()
+	if n == nil {
+		return nil, 0, syscall.ENOENT
+	}
+	// The kernel's page cache is one per file, not per handle. It may
+	// keep its pages only if they are of this version; when handles of
+	// another version are open, this one bypasses the cache, so that each
+	// handle reads the version it opened.
+	v := n.Version()
+	f.mu.Lock()
+	others := false
+	for ov, c := range f.open {
+		others = others || ov != v && c > 0
+	}
+	var flagsOut uint32
+	switch {
+	case others:
+		flagsOut = fuse.FOPEN_DIRECT_IO
+	case f.cached == v:
+		flagsOut = fuse.FOPEN_KEEP_CACHE
+	default:
+		f.cached = v
+	}
+	if f.open == nil {
+		f.open = map[journal.Version]int{}
+	}
+	f.open[v]++
+	f.mu.Unlock()
+	return &handle{fs: f.fs, file: f, node: n}, flagsOut, 0
 }
 
 // readAhead is how much a read that misses fetches: sequential reads then
@@ -271,14 +379,29 @@ const readAhead = 4 << 20
 // handle is an open file: it keeps the last span it read.
 type handle struct {
 	fs   *fsys
-	node *volume.Node
+	file *fileNode
+	node *volume.Node // the version it opened
 
 	mu  sync.Mutex
 	buf []byte
 	off int64 // of buf[0] in the file
 }
 
-var _ fs.FileReader = (*handle)(nil)
+var (
+	_ fs.FileReader   = (*handle)(nil)
+	_ fs.FileReleaser = (*handle)(nil)
+)
+
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	f := h.file
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := h.node.Version()
+	if f.open[v]--; f.open[v] <= 0 {
+		delete(f.open, v)
+	}
+	return 0
+}
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h.mu.Lock()

@@ -74,12 +74,12 @@ func mountIt(t *testing.T, v *volume.Volume, log *syncBuffer) string {
 	if log != nil {
 		o.Log = slog.New(slog.NewTextHandler(log, nil))
 	}
-	srv, err := mount.Mount(dir, v, o)
+	m, err := mount.Mount(dir, v, o)
 	if err != nil {
 		t.Fatalf("mount: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := srv.Unmount(); err != nil {
+		if err := m.Unmount(); err != nil {
 			t.Errorf("unmount: %v", err)
 		}
 	})
@@ -186,5 +186,82 @@ func TestMountReadError(t *testing.T) {
 	root.Reset()
 	if got, err := os.ReadFile(filepath.Join(dir, "f.txt")); err != nil || string(got) != "content that the mirror will not give back" {
 		t.Fatalf("read once the mirror is back: %q, %v", got, err)
+	}
+}
+
+// waitFor polls cond until it holds or 10 s pass: the kernel caches
+// entries and attributes for a second, so a change shows within that.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("%s: not within 10 s", what)
+}
+
+// Refresh shows another device's changes: a new file, a changed one, a
+// removed one; a file open meanwhile keeps reading the version it opened;
+// inode numbers stay the same for the same file.
+func TestMountRefresh(t *testing.T) {
+	canMount(t)
+	c := &clock{t: time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)}
+	root := mem.New()
+	tv := volume.NewTest(t, root, "pc", c.now)
+	put(t, tv.Volume, "/a.txt", []byte("first version of a\n"))
+	put(t, tv.Volume, "/gone.txt", []byte("to be removed\n"))
+	other := volume.OpenTest(t, root, tv.Cfg, tv.Key, "other", c.now)
+	dir := t.TempDir()
+	m, err := mount.Mount(dir, tv.Volume, mount.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	var before syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(dir, "a.txt"), &before); err != nil {
+		t.Fatal(err)
+	}
+	open, err := os.Open(filepath.Join(dir, "a.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+
+	put(t, other, "/a.txt", []byte("second version of a, from the other PC\n"))
+	put(t, other, "/new.txt", []byte("new\n"))
+	if err := other.Remove(context.Background(), "/gone.txt", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new file", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "new.txt"))
+		return err == nil && string(b) == "new\n"
+	})
+	waitFor(t, "the changed file", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "a.txt"))
+		return err == nil && string(b) == "second version of a, from the other PC\n"
+	})
+	waitFor(t, "the removed file", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "gone.txt"))
+		return errors.Is(err, os.ErrNotExist)
+	})
+	// The file opened before reads the version it opened.
+	b, err := io.ReadAll(open)
+	if err != nil || string(b) != "first version of a\n" {
+		t.Fatalf("a file open across the refresh reads %q, %v", b, err)
+	}
+	var after syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(dir, "a.txt"), &after); err != nil {
+		t.Fatal(err)
+	}
+	if before.Ino != after.Ino {
+		t.Fatalf("a.txt changed inode number: %d, then %d", before.Ino, after.Ino)
 	}
 }
