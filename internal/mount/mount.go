@@ -11,7 +11,9 @@ package mount
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"os"
 	"path"
@@ -369,22 +371,35 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	}
 	f.open[v]++
 	f.mu.Unlock()
-	return &handle{fs: f.fs, file: f, node: n}, flagsOut, 0
+	return newHandle(f, n), flagsOut, 0
 }
 
-// readAhead is how much a read that misses fetches: sequential reads then
-// open each chunk once, not once per kernel request.
-const readAhead = 4 << 20
+// window is the unit a handle fetches: a span of the file, aligned to
+// it, opened chunk by chunk.
+const window = 4 << 20
 
-// handle is an open file: it keeps the last span it read.
+// prefetch is how many windows past a sequential reader's position are
+// fetched ahead, in parallel: each opens its chunks on its own core.
+const prefetch = 2
+
+// span is one window of a file, being fetched or fetched.
+type span struct {
+	done chan struct{}
+	buf  []byte
+	err  error
+}
+
+// handle is an open file: the windows it fetched or is fetching.
 type handle struct {
 	fs   *fsys
 	file *fileNode
 	node *volume.Node // the version it opened
 
-	mu  sync.Mutex
-	buf []byte
-	off int64 // of buf[0] in the file
+	mu     sync.Mutex
+	spans  map[int64]*span // by window number
+	last   int64           // the window of the last read, -1 before any
+	ctx    context.Context // of the fetches; cancelled at Release
+	cancel context.CancelFunc
 }
 
 var (
@@ -392,7 +407,13 @@ var (
 	_ fs.FileReleaser = (*handle)(nil)
 )
 
+func newHandle(f *fileNode, n *volume.Node) *handle {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &handle{fs: f.fs, file: f, node: n, spans: map[int64]*span{}, last: -1, ctx: ctx, cancel: cancel}
+}
+
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.cancel()
 	f := h.file
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -403,32 +424,79 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	return 0
 }
 
+// fetch returns window k, starting its fetch if it has not started. The
+// caller holds h.mu.
+func (h *handle) fetch(k int64) *span {
+	if sp := h.spans[k]; sp != nil {
+		return sp
+	}
+	size := int64(h.node.Size)
+	off := k * window
+	sp := &span{done: make(chan struct{}), buf: make([]byte, min(window, size-off))}
+	h.spans[k] = sp
+	go func() {
+		defer close(sp.done)
+		want := len(sp.buf)
+		n, err := h.fs.vol.ReadAt(h.ctx, h.node, sp.buf, off)
+		sp.buf = sp.buf[:n]
+		switch {
+		case err == io.EOF && n == want:
+		case err == nil && n < want, err == io.EOF:
+			sp.err = fmt.Errorf("the file's chunks hold %d bytes less than its size", want-n)
+		default:
+			sp.err = err
+		}
+	}()
+	return sp
+}
+
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	size := int64(h.node.Size)
 	if off >= size {
 		return fuse.ReadResultData(nil), 0
 	}
 	end := min(off+int64(len(dest)), size)
-	if off < h.off || end > h.off+int64(len(h.buf)) {
-		want := min(max(int64(len(dest)), readAhead), size-off)
-		if int64(cap(h.buf)) < want {
-			h.buf = make([]byte, want)
+	n := 0
+	for pos := off; pos < end; {
+		k := pos / window
+		h.mu.Lock()
+		sp := h.fetch(k)
+		if k == h.last+1 || k == h.last {
+			// Sequential: fetch the next windows while this one is read.
+			for j := k + 1; j <= k+prefetch && j*window < size; j++ {
+				h.fetch(j)
+			}
 		}
-		h.buf = h.buf[:want]
-		n, err := h.fs.vol.ReadAt(ctx, h.node, h.buf, off)
-		if err != nil && int64(n) < end-off {
-			h.buf, h.off = h.buf[:0], 0
-			// Never wrong or empty data: an error the program sees, and
-			// a line that names the file.
-			h.fs.log.Error("dvpc mount: cannot read", "file", h.node.Path, "err", err)
+		h.last = k
+		for j := range h.spans {
+			if j < k-1 || j > k+prefetch {
+				delete(h.spans, j) // a bound on memory: behind, or far ahead after a seek
+			}
+		}
+		h.mu.Unlock()
+		select {
+		case <-sp.done:
+		case <-ctx.Done():
+			return nil, syscall.EINTR
+		}
+		if sp.err != nil {
+			h.mu.Lock()
+			if h.spans[k] == sp {
+				delete(h.spans, k) // try again on the next read
+			}
+			h.mu.Unlock()
+			// Never wrong or empty data: an error the program sees, and a
+			// line that names the file.
+			h.fs.log.Error("dvpc mount: cannot read", "file", h.node.Path, "err", sp.err)
 			return nil, syscall.EIO
 		}
-		h.buf, h.off = h.buf[:n], off
+		lo := pos - k*window
+		if lo >= int64(len(sp.buf)) {
+			break
+		}
+		c := copy(dest[n:end-off], sp.buf[lo:])
+		n += c
+		pos += int64(c)
 	}
-	// Copied into the request's own buffer: the reply is sent after Read
-	// returns, when another Read may already refill buf.
-	n := copy(dest, h.buf[off-h.off:end-h.off])
 	return fuse.ReadResultData(dest[:n]), 0
 }
