@@ -176,14 +176,7 @@ func runStatus(ctx context.Context, env *Env, a *args) error {
 	fmt.Fprintf(env.Stdout, "volume  %s (%s)\ndevice  %s (%s)\nfiles   %d, %s\nhistory %d changes from %d devices\n%s",
 		s.cfg.VolumeName, s.cfg.Volume, s.cfg.DeviceName, s.cfg.Device, files, size(int64(bytes)), st["changes"], st["devices"], account)
 	fmt.Fprintf(env.Stdout, "mirrors %d; a change is safe once %d hold it, fully replicated once all do\n", len(views), s.set.Quorum())
-	for _, v := range views {
-		fmt.Fprintln(env.Stdout, mirrorLine(v))
-		if len(v.Endpoints) > 1 {
-			for _, e := range v.Endpoints {
-				fmt.Fprintln(env.Stdout, "    "+endpointLine(e))
-			}
-		}
-	}
+	printMirrorLines(env.Stdout, views)
 	switch {
 	case unsafe > 0:
 		fmt.Fprintf(env.Stdout, "NOT YET SAFE: %d journal segments of your changes are on this PC only, waiting for the mirrors\n", unsafe)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -292,15 +293,21 @@ func printMirrors(ctx context.Context, env *Env, a *args, s *session) error {
 		return json.NewEncoder(env.Stdout).Encode(map[string]any{"quorum": s.set.Quorum(), "mirrors": views})
 	}
 	fmt.Fprintf(env.Stdout, "%d mirrors; a change is safe once %d hold it\n", len(views), s.set.Quorum())
+	printMirrorLines(env.Stdout, views)
+	return nil
+}
+
+// printMirrorLines writes a line for each mirror, and one for each of its
+// endpoints when it has several.
+func printMirrorLines(w io.Writer, views []mirrorView) {
 	for _, v := range views {
-		fmt.Fprintln(env.Stdout, mirrorLine(v))
+		fmt.Fprintln(w, mirrorLine(v))
 		if len(v.Endpoints) > 1 {
 			for _, e := range v.Endpoints {
-				fmt.Fprintln(env.Stdout, "    "+endpointLine(e))
+				fmt.Fprintln(w, "    "+endpointLine(e))
 			}
 		}
 	}
-	return nil
 }
 
 func mirrorLine(v mirrorView) string {
