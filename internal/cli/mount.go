@@ -34,7 +34,7 @@ func runMount(ctx context.Context, env *Env, a *args) error {
 		return errors.E(errors.NotExist, a.arg(0, ""), errors.Str(fmt.Sprintf(
 			"this PC is logged in to the volume %q: 'dvpc volumes use %s' switches to it first", c.VolumeName, a.arg(0, ""))))
 	}
-	clearStale(dir)
+	stale := clearStale(dir)
 	fi, err := os.Stat(dir)
 	switch {
 	case os.IsNotExist(err):
@@ -57,6 +57,9 @@ func runMount(ctx context.Context, env *Env, a *args) error {
 		return errors.E(errors.IO, dir, errors.Str("cannot mount here: "+err.Error()+
 			" (is FUSE available: /dev/fuse, and fusermount3 when not root?)"))
 	}
+	if stale {
+		settle(dir)
+	}
 	fmt.Fprintf(env.Stdout, "Mounted volume %q at %s, read-only for now; %s/%s/at/TIME is the volume as it was at TIME (RFC 3339). 'dvpc unmount %s' or Ctrl-C ends it.\n",
 		c.VolumeName, dir, dir, mount.Control, dir)
 	done := make(chan struct{})
@@ -78,13 +81,33 @@ func runMount(ctx context.Context, env *Env, a *args) error {
 }
 
 // clearStale unmounts dir if it is a mount whose process died: its
-// folder then answers "transport endpoint is not connected".
-func clearStale(dir string) {
+// folder then answers "transport endpoint is not connected". It reports
+// whether it found one.
+func clearStale(dir string) bool {
 	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err == syscall.ENOTCONN {
-		if syscall.Unmount(dir, syscall.MNT_DETACH) != nil {
-			exec.Command("fusermount3", "-u", "-z", dir).Run()
-			exec.Command("fusermount", "-u", "-z", dir).Run()
+	if err := syscall.Stat(dir, &st); err != syscall.ENOTCONN {
+		return false
+	}
+	// A plain unmount first; a lazy one if files are still open in it.
+	if syscall.Unmount(dir, 0) == nil {
+		return true
+	}
+	if syscall.Unmount(dir, syscall.MNT_DETACH) != nil {
+		exec.Command("fusermount3", "-u", "-z", dir).Run()
+		exec.Command("fusermount", "-u", "-z", dir).Run()
+	}
+	return true
+}
+
+// settle waits, up to 3 s, until dir answers: for about a second after a
+// dead mount is replaced, the kernel still answers for the old one.
+func settle(dir string) {
+	var st syscall.Stat_t
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err := syscall.Stat(filepath.Join(dir, mount.Control), &st); err == nil {
+			if err := syscall.Stat(dir, &st); err == nil {
+				return
+			}
 		}
 	}
 }

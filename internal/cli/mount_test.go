@@ -65,7 +65,6 @@ func TestMountCommand(t *testing.T) {
 		t.Fatalf("dvpc mount exited %d after unmount", code)
 	}
 	a.fails(exitUsage, "nothing is mounted", "unmount", dir)
-
 }
 
 // A change saved on another PC shows in this PC's mount by itself, the
