@@ -98,6 +98,16 @@ setup_dirs() {
 	done
 }
 
+# timed_import WHAT N: import FILES_FROM into the volume of $WORK/home,
+# recording the time and the client's CPU.
+timed_import() {
+	sync
+	t0=$(now)
+	HOME=$WORK/home /usr/bin/time -f "%U %S" -o "$WORK/cpu" "$DVPC" import "$FILES_FROM" /src >/dev/null
+	t1=$(now)
+	echo "{\"what\":\"$1\",\"mirrors\":$2,\"seconds\":$(secs "$t0" "$t1"),\"client_cpu\":$(awk '{print $1+$2}' "$WORK/cpu")}" >>"$results"
+}
+
 results=$WORK/results.jsonl
 : >"$results"
 big=$WORK/big.bin
@@ -110,22 +120,12 @@ for run in $(seq "$RUNS"); do
 	for n in $( ((run % 2)) && echo "1 4" || echo "4 1"); do
 		servers "$n"
 		setup_servers "$n" "$WORK/home"
-		sync
-		t0=$(now)
-		HOME=$WORK/home /usr/bin/time -f "%U %S" -o "$WORK/cpu" "$DVPC" import "$FILES_FROM" /src >/dev/null
-		t1=$(now)
-		cpu=$(awk '{print $1+$2}' "$WORK/cpu")
-		echo "{\"what\":\"import-http\",\"mirrors\":$n,\"seconds\":$(secs "$t0" "$t1"),\"client_cpu\":$cpu}" >>"$results"
+		timed_import import-http "$n"
 		cleanup
 	done
 	for n in $( ((run % 2)) && echo "1 4" || echo "4 1"); do
 		setup_dirs "$n" "$WORK/home"
-		sync
-		t0=$(now)
-		HOME=$WORK/home /usr/bin/time -f "%U %S" -o "$WORK/cpu" "$DVPC" import "$FILES_FROM" /src >/dev/null
-		t1=$(now)
-		cpu=$(awk '{print $1+$2}' "$WORK/cpu")
-		echo "{\"what\":\"import-dir\",\"mirrors\":$n,\"seconds\":$(secs "$t0" "$t1"),\"client_cpu\":$cpu}" >>"$results"
+		timed_import import-dir "$n"
 	done
 
 	# A large file read undisturbed, then with three of four servers
@@ -216,15 +216,5 @@ echo "$report"
 echo
 echo "($stamp)"
 if [[ $WRITE == 1 ]]; then
-	python3 - "$repo_root/docs/PERFORMANCE.md" "$report" "$stamp" <<'EOF'
-import sys, re
-path, report, stamp = sys.argv[1], sys.argv[2], sys.argv[3]
-doc = open(path).read()
-block = f"<!-- mirrors-bench:begin -->\n{report}\n\n({stamp})\n<!-- mirrors-bench:end -->"
-if "<!-- mirrors-bench:begin -->" in doc:
-    doc = re.sub(r"<!-- mirrors-bench:begin -->.*?<!-- mirrors-bench:end -->", lambda m: block, doc, flags=re.S)
-else:
-    doc += "\n## The mirror set\n\n" + block + "\n"
-open(path, "w").write(doc)
-EOF
+	python3 "$script_dir/perfdoc.py" "$repo_root/docs/PERFORMANCE.md" mirrors-bench "The mirror set" "$report" "$stamp"
 fi

@@ -181,15 +181,5 @@ echo "$report"
 echo
 echo "($stamp)"
 if [[ $WRITE == 1 ]]; then
-	python3 - "$repo_root/docs/PERFORMANCE.md" "$report" "$stamp" <<'EOF'
-import sys, re
-path, report, stamp = sys.argv[1], sys.argv[2], sys.argv[3]
-doc = open(path).read()
-block = f"<!-- mount-bench:begin -->\n{report}\n\n({stamp})\n<!-- mount-bench:end -->"
-if "<!-- mount-bench:begin -->" in doc:
-    doc = re.sub(r"<!-- mount-bench:begin -->.*?<!-- mount-bench:end -->", lambda m: block, doc, flags=re.S)
-else:
-    doc += "\n" + block + "\n"
-open(path, "w").write(doc)
-EOF
+	python3 "$script_dir/perfdoc.py" "$repo_root/docs/PERFORMANCE.md" mount-bench "The drive" "$report" "$stamp"
 fi

@@ -81,9 +81,8 @@ func (s *Spool) Sum() [32]byte {
 // earlier write error, or bytes that do not match the hash the name
 // promises. It reports whether the name promises one.
 func (s *Spool) Check(op errors.Op, name string) (hashed bool, err error) {
-	sum, hashed := Sum(name)
-	if hashed && s.Sum() != sum {
-		return hashed, errors.E(op, errors.Corrupt, name, errors.Str("bytes do not match the hash in the object name"))
+	if hashed, err = CheckSum(op, name, s.Sum()); err != nil {
+		return hashed, err
 	}
 	if s.err != nil {
 		return hashed, errors.E(op, name, s.err)
@@ -115,4 +114,14 @@ func (s *Spool) Discard() {
 	if s.err == nil {
 		s.err = errors.E(errors.Op("blob.Spool"), errors.Invalid, errors.Str("object writer already committed or aborted"))
 	}
+}
+
+// CheckSum refuses bytes whose SHA-256 is sum under a name that promises
+// another hash (errors.Corrupt). It reports whether name promises one.
+func CheckSum(op errors.Op, name string, sum [32]byte) (hashed bool, err error) {
+	want, hashed := Sum(name)
+	if hashed && want != sum {
+		return hashed, errors.E(op, errors.Corrupt, name, errors.Str("bytes do not match the hash in the object name"))
+	}
+	return hashed, nil
 }

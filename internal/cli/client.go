@@ -140,7 +140,6 @@ func openMirror(path string) (blob.Store, error) {
 type session struct {
 	ctx    context.Context
 	env    *Env
-	root   blob.Store // the mirror set
 	set    *replica.Set
 	stores []blob.Store // every endpoint of every mirror
 	cfg    *clientConfig
@@ -171,16 +170,16 @@ func (s *session) close() {
 	reportUnsafe(s.env, s.set, s.cfg)
 }
 
+// unsafeChanges counts the journal segments of the login's volume that
+// are on this PC and fewer mirrors than the quorum: changes not yet safe.
+func unsafeChanges(set *replica.Set, c *clientConfig) int {
+	return len(set.Unsafe("volumes/" + c.Volume + "/journal/"))
+}
+
 // reportUnsafe tells the user about changes kept on this PC only, and
 // mirrors that wait for objects.
 func reportUnsafe(env *Env, set *replica.Set, c *clientConfig) {
-	unsafe := 0
-	for _, n := range set.Unsafe("volumes/") {
-		if strings.Contains(n, "/journal/") {
-			unsafe++
-		}
-	}
-	if unsafe > 0 {
+	if unsafe := unsafeChanges(set, c); unsafe > 0 {
 		why := ""
 		for id, err := range set.WriteErrors() {
 			for _, m := range c.mirrors() {
@@ -255,7 +254,7 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 	for _, err := range v.Refused() {
 		fmt.Fprintf(env.Stderr, "dvpc: ignoring %s: someone who holds a volume key (a stolen PC?) planted it; revoke that device, then remove it with 'dvpc check --remove-forged'\n", message(err))
 	}
-	s := &session{ctx: ctx, env: env, root: set, set: set, stores: stores, cfg: c, vol: v, lock: lock}
+	s := &session{ctx: ctx, env: env, set: set, stores: stores, cfg: c, vol: v, lock: lock}
 	if !opts.Offline {
 		s.learn(ctx)
 	}
@@ -276,7 +275,7 @@ func allReachable(ctx context.Context, set *replica.Set) bool {
 // saves it in the login; the next command uses it. It warns of a mirror
 // that lacks journal segments another holds: behind, or withholding them.
 func (s *session) learn(ctx context.Context) {
-	if ms, err := s.vol.Mirrors(ctx); err == nil && learnMirrors(s.cfg, ms) {
+	if ms, err := s.vol.MirrorsAfter(ctx, s.cfg.MirrorsVersion); err == nil && learnMirrors(s.cfg, ms) {
 		if err := saveConfig(s.env, s.cfg); err == nil {
 			for _, m := range s.cfg.mirrors() {
 				if kindOf(m.Endpoints[0]) == "http" && m.Token == "" {

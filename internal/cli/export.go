@@ -168,7 +168,7 @@ func runStatus(ctx context.Context, env *Env, a *args) error {
 		}
 	}
 	views := mirrorViews(ctx, s)
-	unsafe := len(s.set.Unsafe("volumes/" + s.cfg.Volume + "/journal/"))
+	unsafe := unsafeChanges(s.set, s.cfg)
 	st["mirrors"], st["quorum"], st["unsafe_segments"] = views, s.set.Quorum(), unsafe
 	if a.bool("json") {
 		return json.NewEncoder(env.Stdout).Encode(st)

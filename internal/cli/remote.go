@@ -21,18 +21,6 @@ func isURL(loc string) bool {
 	return strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://")
 }
 
-// openConfigMirror opens the mirror of a login: a folder or a server.
-func openConfigMirror(c *clientConfig) (blob.Store, error) {
-	if !isURL(c.Mirror) {
-		return openMirror(c.Mirror)
-	}
-	cl, err := configClient(c)
-	if err != nil {
-		return nil, err
-	}
-	return cl.Store(), nil
-}
-
 // configClient is a client of the server of a login, with its token.
 func configClient(c *clientConfig) (*remote.Client, error) {
 	if !isURL(c.Mirror) {

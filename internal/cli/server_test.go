@@ -327,11 +327,7 @@ func TestServerHoldsNoSecrets(t *testing.T) {
 	a.ok("import", src, "/private")
 	a.ok("recovery-codes")
 
-	c, err := loadConfig(a.environ())
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := openConfigMirror(c)
+	c, root, err := loggedInMirror(a.environ())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,9 +53,9 @@ func (s *Store) PutSection(ctx context.Context, name string, body *io.SectionRea
 	if err := blob.Check(ctx, op, name); err != nil {
 		return err
 	}
-	want, hashed := blob.Sum(name)
-	if hashed && want != sum {
-		return errors.E(op, errors.Corrupt, name, errors.Str("bytes do not match the hash in the object name"))
+	hashed, err := blob.CheckSum(op, name, sum)
+	if err != nil {
+		return err
 	}
 	return s.put(ctx, op, name, body, body.Size(), hashed)
 }

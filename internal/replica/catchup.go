@@ -20,7 +20,7 @@ func (s *Set) CatchUp(ctx context.Context, limit int) (int, error) {
 			continue
 		}
 		for _, n := range names {
-			b, err := s.fetch(ctx, n, m)
+			b, err := s.fetch(ctx, n, nil, m)
 			if err != nil {
 				continue // perhaps only on a mirror out of reach now
 			}

@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -303,21 +304,11 @@ func (s *Set) WriteErrors() map[string]error {
 }
 
 func quorumMsg(ok, quorum int, failed []result) string {
-	msg := "only " + itoa(ok) + " of the " + itoa(quorum) + " mirrors a write needs took it"
+	msg := "only " + strconv.Itoa(ok) + " of the " + strconv.Itoa(quorum) + " mirrors a write needs took it"
 	if len(failed) > 0 {
 		msg += " (" + failed[0].m.Name + ": " + failed[0].err.Error() + ")"
 	}
 	return msg
-}
-
-func itoa(n int) string {
-	if n < 0 {
-		return "-" + itoa(-n)
-	}
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
 }
 
 // verifies reports whether b may be the whole object name: true unless the
@@ -738,7 +729,7 @@ func (s *Set) List(ctx context.Context, prefix string, fn func(blob.Info) error)
 			s.lacking[m.ID] = lack
 		}
 		for n := range lack {
-			if len(n) >= len(prefix) && n[:len(prefix)] == prefix {
+			if strings.HasPrefix(n, prefix) {
 				delete(lack, n)
 			}
 		}

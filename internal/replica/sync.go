@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,19 +35,27 @@ func (p *progress) add(objects, bytes int64) {
 	}
 }
 
-// fetch returns a good copy of name from this PC's outbox or any mirror but
-// skip: whole, and checked against the hash its name promises.
-func (s *Set) fetch(ctx context.Context, name string, skip *member) ([]byte, error) {
+// fetch returns a good copy of name, whole and checked against the hash
+// its name promises: from this PC's outbox if it holds one, else from
+// prefer (if not nil), else from the other mirrors not in skip, fastest
+// first. A copy that fails its hash is noted as damage and passed over.
+func (s *Set) fetch(ctx context.Context, name string, prefer *member, skip ...*member) ([]byte, error) {
 	if s.out != nil && s.out.has(name) {
 		if b, err := s.out.objects.Get(ctx, name, 0, -1); err == nil && verifies(name, b) {
 			return b, nil
 		}
 	}
-	var last error = errors.E(errors.NotExist, name, errors.Str("no mirror holds a good copy"))
+	try := []*member{}
+	if prefer != nil {
+		try = append(try, prefer)
+	}
 	for _, m := range s.ordered() {
-		if m == skip {
-			continue
+		if m != prefer && !contains(skip, m) {
+			try = append(try, m)
 		}
+	}
+	var last error = errors.E(errors.NotExist, name, errors.Str("no mirror holds a good copy"))
+	for _, m := range try {
 		b, err := m.Get(ctx, name, 0, -1)
 		if err != nil {
 			if !errors.Is(err, errors.NotExist) {
@@ -128,7 +137,7 @@ func (s *Set) drainOne(ctx context.Context, m *member, p *progress) (int, error)
 		if ctx.Err() != nil {
 			return delivered, ctx.Err()
 		}
-		b, err := s.fetch(ctx, q.name, m)
+		b, err := s.fetch(ctx, q.name, nil, m)
 		if err != nil {
 			if errors.Is(err, errors.NotExist) {
 				// No other copy: the mirror has it already (a drain cut
@@ -197,7 +206,7 @@ func (s *Set) Lacking(id string, prefix string) []string {
 	s.mu.Lock()
 	var out []string
 	for n := range s.lacking[id] {
-		if len(n) >= len(prefix) && n[:len(prefix)] == prefix {
+		if strings.HasPrefix(n, prefix) {
 			out = append(out, n)
 		}
 	}
@@ -483,7 +492,7 @@ func (s *Set) Check(ctx context.Context, o CheckOptions) (*Report, error) {
 							continue
 						}
 					}
-					b, err := s.fetchGood(ctx, t.name, t.good, t.bad)
+					b, err := s.fetch(ctx, t.name, t.good, t.bad...)
 					if err != nil {
 						mu.Lock()
 						for _, m := range t.bad {
@@ -547,39 +556,6 @@ func (s *Set) trueSize(ctx context.Context, name string, cs map[*member]blob.Inf
 		}
 	}
 	return 0, false
-}
-
-// fetchGood returns a copy of name that verifies, trying good first, then
-// every other mirror not in bad, then the outbox.
-func (s *Set) fetchGood(ctx context.Context, name string, good *member, bad []*member) ([]byte, error) {
-	try := []*member{}
-	if good != nil {
-		try = append(try, good)
-	}
-	for _, m := range s.ordered() {
-		if m != good && !contains(bad, m) {
-			try = append(try, m)
-		}
-	}
-	var last error = errors.E(errors.NotExist, name)
-	for _, m := range try {
-		b, err := m.Get(ctx, name, 0, -1)
-		if err != nil {
-			last = err
-			continue
-		}
-		if !verifies(name, b) {
-			last = errors.E(errors.Corrupt, name, errors.Str("damaged on "+m.Name))
-			continue
-		}
-		return b, nil
-	}
-	if s.out != nil && s.out.has(name) {
-		if b, err := s.out.objects.Get(ctx, name, 0, -1); err == nil && verifies(name, b) {
-			return b, nil
-		}
-	}
-	return nil, last
 }
 
 func contains(ms []*member, m *member) bool {

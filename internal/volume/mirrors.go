@@ -124,6 +124,13 @@ func mirrorsName(version uint64) string { return fmt.Sprintf("%s%016x", MirrorsP
 // Versions that do not open are skipped: only a holder of a volume key can
 // write one that does.
 func (v *Volume) Mirrors(ctx context.Context) (*MirrorSet, error) {
+	return v.MirrorsAfter(ctx, 0)
+}
+
+// MirrorsAfter is Mirrors for a PC that knows version known already: it
+// returns nil, reading no record, unless a newer version is on the mirror.
+// Every command asks, so it costs a listing, not a read.
+func (v *Volume) MirrorsAfter(ctx context.Context, known uint64) (*MirrorSet, error) {
 	var versions []uint64
 	err := v.store.List(ctx, MirrorsPrefix, func(i blob.Info) error {
 		n, err := strconv.ParseUint(strings.TrimPrefix(i.Name, MirrorsPrefix), 16, 64)
@@ -135,7 +142,7 @@ func (v *Volume) Mirrors(ctx context.Context) (*MirrorSet, error) {
 	if err != nil {
 		return nil, errors.E(errors.Op("volume.Mirrors"), err)
 	}
-	for i := len(versions) - 1; i >= 0; i-- {
+	for i := len(versions) - 1; i >= 0 && versions[i] > known; i-- {
 		b, err := v.store.Get(ctx, mirrorsName(versions[i]), 0, -1)
 		if err != nil {
 			continue

@@ -50,8 +50,8 @@ func (s *Store) PutSection(ctx context.Context, name string, body *io.SectionRea
 	if err := blob.Check(ctx, op, name); err != nil {
 		return err
 	}
-	if want, hashed := blob.Sum(name); hashed && want != sum {
-		return errors.E(op, errors.Corrupt, name, errors.Str("bytes do not match the hash in the object name"))
+	if _, err := blob.CheckSum(op, name, sum); err != nil {
+		return err
 	}
 	return s.put(ctx, op, name, io.NewSectionReader(body, 0, body.Size()), body.Size(), sum)
 }
