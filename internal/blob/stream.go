@@ -114,7 +114,9 @@ func (b *sub) ReadAt(ctx context.Context, name string, p []byte, off int64) (int
 type VerifiedReader interface {
 	// ReadVerified reads like ReadAt and calls verify on the bytes read
 	// (the first n of p); it returns n once verify accepts them. An error
-	// of verify is the error of the read when no copy passes it.
+	// of verify is the error of the read when no copy passes it. verify
+	// runs for one copy at a time and never after one has passed, so it
+	// may keep what it decodes from the copy it accepts.
 	ReadVerified(ctx context.Context, name string, p []byte, off int64, verify func([]byte) error) (int, error)
 }
 

@@ -1,10 +1,12 @@
 package replica_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/blob/faulty"
@@ -129,3 +131,65 @@ func TestSharedSpool(t *testing.T) {
 }
 
 var _ blob.SectionPutter = (*sectionStore)(nil)
+
+// gated is a store whose ReadAt waits until open is closed, then answers
+// even if its caller has given up: its bytes were on their way.
+type gated struct {
+	blob.Store
+	open <-chan struct{}
+}
+
+func (g *gated) ReadAt(_ context.Context, name string, p []byte, off int64) (int, error) {
+	<-g.open
+	return blob.ReadAt(context.Background(), g.Store, name, p, off)
+}
+
+// signalling is a store whose ReadAt closes called on its first call.
+type signalling struct {
+	blob.Store
+	once   sync.Once
+	called chan struct{}
+}
+
+func (s *signalling) ReadAt(ctx context.Context, name string, p []byte, off int64) (int, error) {
+	s.once.Do(func() { close(s.called) })
+	return blob.ReadAt(ctx, s.Store, name, p, off)
+}
+
+// When a hedged read gets good copies from two mirrors, the caller's
+// verify runs for one at a time and accepts exactly one: the copy it kept
+// what it decoded from is the one returned.
+func TestVerifyOnce(t *testing.T) {
+	data := randBytes(7, 4096)
+	name := hashName("data/", data)
+	a, b := mem.New(), mem.New()
+	mustPut(t, a, name, data)
+	mustPut(t, b, name, data)
+	second := &signalling{Store: b, called: make(chan struct{})}
+	first := &gated{Store: a, open: second.called} // answers once the hedge has asked the other
+	s := newSet(t, replica.Options{Hedge: time.Millisecond}, mirror("a", first), mirror("b", second))
+	var mu sync.Mutex
+	active, overlap, accepted := 0, false, 0
+	verify := func(p []byte) error {
+		mu.Lock()
+		active++
+		overlap = overlap || active > 1
+		mu.Unlock()
+		defer func() { mu.Lock(); active--; mu.Unlock() }()
+		if !bytes.Equal(p, data) {
+			return errors.E(errors.Corrupt, errors.Str("not the data"))
+		}
+		mu.Lock()
+		accepted++
+		mu.Unlock()
+		return nil
+	}
+	p := make([]byte, len(data))
+	n, err := blob.ReadVerified(t.Context(), s, name, p, 0, verify)
+	if err != nil || !bytes.Equal(p[:n], data) {
+		t.Fatalf("ReadVerified: %d bytes, %v", n, err)
+	}
+	if accepted != 1 || overlap {
+		t.Fatalf("verify accepted %d copies (overlapping: %v); want exactly one, one at a time", accepted, overlap)
+	}
+}

@@ -512,6 +512,7 @@ func (s *Set) GetVerified(ctx context.Context, name string, verify func([]byte) 
 			return b, nil
 		}
 	}
+	ov := &oneVerify{f: verify}
 	res := make([][]byte, len(s.members))
 	var mu sync.Mutex
 	var verr error
@@ -524,7 +525,10 @@ func (s *Set) GetVerified(ctx context.Context, name string, verify func([]byte) 
 			s.noteDamage(m, name)
 			return errors.E(errors.Corrupt, name, errors.Str("bytes do not match the hash in the name"))
 		}
-		if err := verify(b); err != nil {
+		if err := ov.check(b); err != nil {
+			if err == errLost {
+				return err
+			}
 			s.noteDamage(m, name)
 			mu.Lock()
 			verr = err
@@ -541,6 +545,33 @@ func (s *Set) GetVerified(ctx context.Context, name string, verify func([]byte) 
 		return nil, s.failure(op, name, errs, ms)
 	}
 	return res[win], nil
+}
+
+// oneVerify calls a caller's verify for one try at a time, and for none
+// after one has passed: verify may keep what it decodes (the volume keeps
+// the plaintext of the span it checks), so the copy it last accepted must
+// be the one returned, and hedged tries must not run it at once.
+type oneVerify struct {
+	mu   sync.Mutex
+	f    func([]byte) error
+	done bool
+}
+
+// errLost is what a try answers whose copy was not checked because
+// another mirror's passed first.
+var errLost = errors.E(errors.Unavailable, errors.Str("another mirror answered first"))
+
+func (v *oneVerify) check(b []byte) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.done {
+		return errLost
+	}
+	if err := v.f(b); err != nil {
+		return err
+	}
+	v.done = true
+	return nil
 }
 
 // allNotReachedOr reports whether every error is NotExist or of kind k,
@@ -578,6 +609,7 @@ func (s *Set) ReadVerified(ctx context.Context, name string, p []byte, off int64
 	}
 	bufs := make([][]byte, len(s.members))
 	ns := make([]int, len(s.members))
+	ov := &oneVerify{f: verify}
 	var mu sync.Mutex
 	var verr error
 	win, errs, ms := s.race(ctx, func(ctx context.Context, i int, m *member) error {
@@ -589,7 +621,10 @@ func (s *Set) ReadVerified(ctx context.Context, name string, p []byte, off int64
 		if err != nil {
 			return err
 		}
-		if err := verify(buf[:n]); err != nil {
+		if err := ov.check(buf[:n]); err != nil {
+			if err == errLost {
+				return err
+			}
 			if ctx.Err() == nil {
 				s.noteDamage(m, name)
 			}
