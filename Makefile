@@ -23,6 +23,7 @@ FUZZ_TARGETS = \
 	./internal/volume:FuzzParseRevocation \
 	./internal/volume:FuzzParseKeyShare \
 	./internal/volume:FuzzParseMirrors \
+	./internal/volume:FuzzParseStage \
 	./internal/keys:FuzzParseRecoveryCode \
 	./internal/totp:FuzzDecode \
 	./internal/totp:FuzzVerify \

@@ -238,11 +238,22 @@ func (v *Volume) maybeCheckpoint(ctx context.Context) error {
 func (v *Volume) WriteCheckpoint(ctx context.Context) error {
 	t := v.Tree()
 	v.mu.Lock()
+	if v.stage != nil {
+		// The tree holds staged changes, which no segment holds yet, and
+		// the stage's user changes it in place: merge the committed ones
+		// into a tree of the checkpoint's own.
+		committed := v.committedLocked(0)
+		if v.base == nil {
+			t = Merge(committed, v.deviceName)
+		} else {
+			t = MergeFrom(v.base.nodes, committed, v.deviceName)
+		}
+	}
 	cp := &checkpoint{heads: map[dvpc.DeviceID]head{}}
 	if v.base != nil {
 		cp.time = v.base.time
 	}
-	for _, c := range v.changesLocked() {
+	for _, c := range v.committedLocked(0) {
 		cp.time = max(cp.time, c.Time)
 	}
 	for d, l := range v.logs {

@@ -25,6 +25,19 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 	bp := readBufs.Get().(*readBuf)
 	defer readBufs.Put(bp)
 	for len(chunks) > 0 {
+		if plain, ok, err := v.readStaged(bp.plain[:0], chunks[0]); ok {
+			if err != nil {
+				return written, errors.E(op, n.Path, err)
+			}
+			bp.plain = plain[:0]
+			k, err := out.Write(plain)
+			written += int64(k)
+			if err != nil {
+				return written, errors.E(op, errors.IO, err)
+			}
+			chunks = chunks[1:]
+			continue
+		}
 		locs, err := v.locate(chunks)
 		if err != nil {
 			return written, errors.E(op, n.Path, err)
@@ -73,6 +86,24 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 		chunks = chunks[span:]
 	}
 	return written, nil
+}
+
+// readStaged reads a chunk that is in the stage and in no index yet.
+func (v *Volume) readStaged(dst []byte, c journal.ChunkRef) ([]byte, bool, error) {
+	v.mu.Lock()
+	s := v.stage
+	v.mu.Unlock()
+	if s == nil {
+		return dst, false, nil
+	}
+	if _, ok := v.index.Lookup(c.ID); ok {
+		return dst, false, nil
+	}
+	plain, ok, err := s.readChunk(dst, c.ID)
+	if ok && err == nil && len(plain)-len(dst) != int(c.Size) {
+		err = errors.E(errors.Corrupt, errors.Str("chunk size differs from the journal"))
+	}
+	return plain, ok, err
 }
 
 // readBuf holds the buffers of one reader: a span of a pack, and a chunk's

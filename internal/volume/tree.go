@@ -5,6 +5,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -44,7 +45,8 @@ type Tree struct {
 	names func(dvpc.DeviceID) string // device names, for conflict copies
 	under map[string]int             // folder → number of live nodes below it
 
-	kids map[string][]string // folder → sorted names of live children (built on demand)
+	kidsMu sync.Mutex
+	kids   map[string][]string // folder → sorted names of live children (built on demand)
 }
 
 // Merge computes the tree of the given changes. The result depends only on
@@ -273,6 +275,8 @@ func (t *Tree) List(p string) []*Node {
 
 // children builds the folder → live child names map.
 func (t *Tree) children() map[string][]string {
+	t.kidsMu.Lock()
+	defer t.kidsMu.Unlock()
 	if t.kids != nil {
 		return t.kids
 	}

@@ -58,6 +58,8 @@ type Volume struct {
 	dirty   bool                   // local state differs from what is saved
 	base    *checkpoint            // where the logs start, if not at the beginning
 	lastCP  journal.HLC            // time of the newest checkpoint on the mirror
+	stage   *Stage                 // this device's changes not yet on the mirror, if staging
+	staged  []journal.Entry        // the stage's changes, in order; in the tree, in no segment yet
 }
 
 // devLog is what is known of one device's journal: the entries of
@@ -390,7 +392,17 @@ func (v *Volume) Changes(ctx context.Context) ([]Change, error) {
 }
 
 func (v *Volume) changesLocked() []Change {
-	n := 0
+	out := v.committedLocked(len(v.staged))
+	for i := range v.staged {
+		out = append(out, Change{Device: v.me.ID, Entry: &v.staged[i]})
+	}
+	return out
+}
+
+// committedLocked returns the changes in journal segments, with room for
+// extra more.
+func (v *Volume) committedLocked(extra int) []Change {
+	n := extra
 	for _, l := range v.logs {
 		n += len(l.entries)
 	}

@@ -38,6 +38,7 @@ type Writer struct {
 	pending map[dvpc.ChunkID]bool // sealed into a pack not yet indexed
 	packs   []pack.PackEntries    // uploaded, not yet indexed
 	entries []journal.Entry
+	staged  bool  // the entries are the volume's staged ones, already in its tree
 	stored  int64 // bytes of packs uploaded
 
 	uploads chan packJob
@@ -136,6 +137,45 @@ func (w *Writer) StoreChunk(data []byte) (journal.ChunkRef, error) {
 	return ref, w.Err()
 }
 
+// storeSealed adds a chunk sealed under key generation gen (by a Stage)
+// to the pending packs, sealing it again if gen is not the writer's.
+func (w *Writer) storeSealed(id dvpc.ChunkID, gen uint32, sealed []byte, size uint32) error {
+	w.mu.Lock()
+	if w.pending[id] {
+		w.mu.Unlock()
+		return nil
+	}
+	w.mu.Unlock()
+	if gen != w.gen.keys.Gen {
+		codec, err := w.v.codecFor(gen)
+		if err != nil {
+			return err
+		}
+		plain, err := codec.Open(nil, id, append([]byte(nil), sealed...))
+		if err != nil {
+			return err
+		}
+		sealed = w.gen.codec.Seal(nil, id, plain)
+	}
+	w.mu.Lock()
+	w.pending[id] = true
+	var job *packJob
+	err := w.addLocked(id, sealed, int(size))
+	if err == nil && w.pw.Full() {
+		job, err = w.finishPack()
+	}
+	w.mu.Unlock()
+	if err != nil {
+		w.fail(err)
+		return err
+	}
+	if job != nil {
+		w.wg.Add(1)
+		w.uploads <- *job
+	}
+	return w.Err()
+}
+
 var sealBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // addLocked adds a sealed chunk to the open pack, opening one if needed;
@@ -203,7 +243,7 @@ func (w *Writer) Commit(ctx context.Context) error {
 		return errors.E(op, err)
 	}
 	w.mu.Lock()
-	packs, entries := w.packs, w.entries
+	packs, entries, staged := w.packs, w.entries, w.staged
 	w.packs, w.entries = nil, nil
 	w.pending = map[dvpc.ChunkID]bool{}
 	w.mu.Unlock()
@@ -213,7 +253,7 @@ func (w *Writer) Commit(ctx context.Context) error {
 		}
 	}
 	if len(entries) > 0 {
-		if err := w.v.writeSegment(ctx, entries); err != nil {
+		if err := w.v.writeSegment(ctx, entries, staged); err != nil {
 			return errors.E(op, err)
 		}
 		// A checkpoint is a shortcut for other PCs; failing to write one
@@ -249,10 +289,13 @@ func (v *Volume) writeIndex(ctx context.Context, packs []pack.PackEntries) error
 // batches.
 const MaxSegmentEntries = 50000
 
-func (v *Volume) writeSegment(ctx context.Context, entries []journal.Entry) error {
+//
+// Staged entries are the first of v.staged: they move from there to this
+// device's log, and the tree, which holds them already, stays.
+func (v *Volume) writeSegment(ctx context.Context, entries []journal.Entry, staged bool) error {
 	for len(entries) > 0 {
 		n := min(len(entries), MaxSegmentEntries)
-		if err := v.writeOneSegment(ctx, entries[:n]); err != nil {
+		if err := v.writeOneSegment(ctx, entries[:n], staged); err != nil {
 			return err
 		}
 		entries = entries[n:]
@@ -260,7 +303,7 @@ func (v *Volume) writeSegment(ctx context.Context, entries []journal.Entry) erro
 	return nil
 }
 
-func (v *Volume) writeOneSegment(ctx context.Context, entries []journal.Entry) error {
+func (v *Volume) writeOneSegment(ctx context.Context, entries []journal.Entry, staged bool) error {
 	if err := v.errRevoked(); err != nil {
 		return err
 	}
@@ -282,6 +325,11 @@ func (v *Volume) writeOneSegment(ctx context.Context, entries []journal.Entry) e
 	l.seq, l.last = seg.Seq, id
 	l.entries = append(l.entries, entries...)
 	v.logs[v.me.ID] = l
-	v.tree, v.dirty = nil, true
+	v.dirty = true
+	if staged {
+		v.staged = v.staged[len(entries):]
+	} else {
+		v.tree = nil
+	}
 	return nil
 }
