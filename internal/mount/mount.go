@@ -1,16 +1,22 @@
 // Package mount shows a volume as a file system, through FUSE (go-fuse).
 //
-// This first version is read-only: the volume's current tree, brought up
-// to date by Refresh (the CLI calls it every few seconds and when a server
-// says something changed), every file's content fetched and verified as it
-// is read, and time travel: DIR/.dvpc/at/<RFC 3339 time>/ is the whole
-// tree as it was at that moment, for any moment. A file open here keeps
-// the version it was opened at. Writing and the local cache come next
-// (docs/ARCHITECTURE.md).
+// The mount shows the volume's current tree, brought up to date by
+// Refresh (the CLI calls it every few seconds and when a server says
+// something changed), and time travel: DIR/.dvpc/at/<RFC 3339 time>/ is
+// the whole tree as it was at that moment, for any moment. A file open
+// for reading keeps the version it was opened at.
+//
+// With a stage (Options.Stage) the mount is read-write. Every change is a
+// journal entry in the stage, durable on this PC and in the tree at once;
+// the stage is committed to the mirrors in the background (Flush). A file
+// being written keeps what changed in a spill file sealed under a key held
+// only in memory; close() and fsync() commit it to the stage as a new
+// version (docs/ARCHITECTURE.md, "The drive").
 package mount
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -36,6 +42,15 @@ type Options struct {
 	Log *slog.Logger
 	// Debug logs every FUSE request.
 	Debug bool
+	// Stage, if set, makes the mount writable: changes go to it. Without
+	// it the mount is read-only.
+	Stage *volume.Stage
+	// Work is a folder on this PC for the sealed spill files of files
+	// being written; required with Stage.
+	Work string
+	// FlushEvery is how often the stage is committed to the mirrors while
+	// it holds changes; 1 s if zero.
+	FlushEvery time.Duration
 }
 
 // Control is the name of the folder at the root that holds time travel.
@@ -45,6 +60,9 @@ const Control = ".dvpc"
 type Mounted struct {
 	*fuse.Server
 	fs *fsys
+
+	stop    chan struct{}
+	flushed chan struct{}
 }
 
 // Refresh reads what is new on the mirrors and shows it: new and changed
@@ -53,19 +71,50 @@ func (m *Mounted) Refresh(ctx context.Context) error {
 	if err := m.fs.vol.Sync(ctx); err != nil {
 		return err
 	}
-	m.fs.cur.Store(m.fs.vol.Tree())
+	m.fs.tmu.Lock()
+	m.fs.cur = m.fs.vol.Tree()
+	m.fs.tmu.Unlock()
 	return nil
 }
 
-// Mount mounts v at dir; Unmount it (or unmount dir) to end. As root it
-// mounts with mount(2) directly, else through fusermount.
+// Flush commits the stage to the mirrors now.
+func (m *Mounted) Flush(ctx context.Context) error {
+	if m.fs.stage == nil {
+		return nil
+	}
+	return m.fs.stage.Flush(ctx)
+}
+
+// Close ends a mount that was unmounted: it stops the background flush
+// and commits what the stage holds, as far as the mirrors take it (what
+// they do not stays in the stage for the next mount).
+func (m *Mounted) Close(ctx context.Context) error {
+	if m.stop == nil {
+		return nil
+	}
+	close(m.stop)
+	<-m.flushed
+	m.stop = nil
+	return m.Flush(ctx)
+}
+
+// Mount mounts v at dir; Unmount it (or unmount dir) to end, then Close.
+// As root it mounts with mount(2) directly, else through fusermount.
 func Mount(dir string, v *volume.Volume, o Options) (*Mounted, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	f := &fsys{vol: v, log: o.Log, uid: uint32(os.Getuid()), gid: uint32(os.Getgid()), at: map[string]*volume.Tree{}}
-	f.cur.Store(v.Tree())
+	if o.Stage != nil && o.Work == "" {
+		return nil, fmt.Errorf("mount: a writable mount needs a work folder")
+	}
+	if o.FlushEvery == 0 {
+		o.FlushEvery = time.Second
+	}
+	f := &fsys{vol: v, log: o.Log, uid: uint32(os.Getuid()), gid: uint32(os.Getgid()), at: map[string]*volume.Tree{},
+		stage: o.Stage, work: o.Work, now: time.Now, dirty: map[string]*dirty{}, inos: map[string]uint64{}}
+	f.cur = v.Tree()
 	root := &dirNode{fs: f, path: "/", top: true}
+	f.root = root.EmbeddedInode()
 	sec := time.Second
 	opts := &fs.Options{
 		EntryTimeout: &sec,
@@ -84,7 +133,40 @@ func Mount(dir string, v *volume.Volume, o Options) (*Mounted, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Mounted{Server: srv, fs: f}, nil
+	m := &Mounted{Server: srv, fs: f}
+	if f.stage != nil {
+		m.stop, m.flushed = make(chan struct{}), make(chan struct{})
+		go m.flushLoop(o.FlushEvery)
+	}
+	return m, nil
+}
+
+// flushLoop commits the stage to the mirrors every period while it holds
+// changes.
+func (m *Mounted) flushLoop(every time.Duration) {
+	defer close(m.flushed)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var last string
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+		if m.fs.stage.Pending() == 0 && !m.fs.stage.HasChunks() {
+			continue
+		}
+		err := m.Flush(context.Background())
+		switch {
+		case err != nil && err.Error() != last:
+			m.fs.log.Warn("dvpc mount: changes stay on this PC until the mirrors take them", "err", err)
+			last = err.Error()
+		case err == nil && last != "":
+			m.fs.log.Info("dvpc mount: the changes kept on this PC are on the mirrors now")
+			last = ""
+		}
+	}
 }
 
 // ino is the inode number of path in the tree a folder of time travel
@@ -107,11 +189,60 @@ type fsys struct {
 	vol      *volume.Volume
 	log      *slog.Logger
 	uid, gid uint32
+	stage    *volume.Stage // nil: read-only
+	work     string
+	now      func() time.Time
+	root     *fs.Inode
 
-	cur atomic.Pointer[volume.Tree] // the current tree
+	// tmu guards cur, the current tree: the stage changes it in place.
+	tmu sync.RWMutex
+	cur *volume.Tree
 
 	mu sync.Mutex
 	at map[string]*volume.Tree // trees of time travel, by the folder's name
+
+	// dmu guards the files being written, by path, and their paths and
+	// the versions they replace; and the inode numbers of moved paths.
+	dmu   sync.Mutex
+	dirty map[string]*dirty
+	inos  map[string]uint64 // paths whose inode number is not ino("", path)
+	fresh uint64            // the last inode number handed out for a moved-from path
+}
+
+// lookup returns the live node at p in the current tree, or nil.
+func (f *fsys) lookup(p string) *volume.Node {
+	f.tmu.RLock()
+	defer f.tmu.RUnlock()
+	return f.cur.Lookup(p)
+}
+
+// list returns the live children of folder p in the current tree.
+func (f *fsys) list(p string) []*volume.Node {
+	f.tmu.RLock()
+	defer f.tmu.RUnlock()
+	return f.cur.List(p)
+}
+
+// add puts changes in the stage and shows them; f.tmu is held for writing.
+func (f *fsys) add(entries ...journal.Entry) ([]journal.Entry, error) {
+	es, err := f.stage.Add(entries...)
+	f.cur = f.vol.Tree()
+	return es, err
+}
+
+// liveIno is the inode number of path p of the current tree.
+func (f *fsys) liveIno(p string) uint64 {
+	f.dmu.Lock()
+	defer f.dmu.Unlock()
+	if n, ok := f.inos[p]; ok {
+		return n
+	}
+	return ino("", p)
+}
+
+// pathOf returns where a node of the current tree is now.
+func (f *fsys) pathOf(n *fs.Inode) string {
+	return "/" + n.Path(f.root)
 }
 
 // treeAt returns the tree as of the moment a time-travel folder names.
@@ -164,6 +295,13 @@ func (f *fsys) attr(n *volume.Node, out *fuse.Attr) {
 	out.Uid, out.Gid = f.uid, f.gid
 }
 
+// dirtyAt returns the file being written at p, or nil.
+func (f *fsys) dirtyAt(p string) *dirty {
+	f.dmu.Lock()
+	defer f.dmu.Unlock()
+	return f.dirty[p]
+}
+
 // child makes the inode of node n, found in the tree of the time-travel
 // folder at (the current tree if at is "").
 func (f *fsys) child(ctx context.Context, parent *fs.Inode, at string, t *volume.Tree, n *volume.Node, out *fuse.EntryOut) *fs.Inode {
@@ -173,11 +311,19 @@ func (f *fsys) child(ctx context.Context, parent *fs.Inode, at string, t *volume
 	case journal.Mkdir:
 		ops = &dirNode{fs: f, tree: t, at: at, path: n.Path}
 	case journal.Symlink:
-		ops = &linkNode{fs: f, node: n}
+		ops = &linkNode{fs: f, node: n, live: at == ""}
 	default:
 		ops = &fileNode{fs: f, node: n, live: at == ""}
 	}
-	return parent.NewInode(ctx, ops, fs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT, Ino: ino(at, n.Path)})
+	id := ino(at, n.Path)
+	if at == "" {
+		id = f.liveIno(n.Path)
+		if d := f.dirtyAt(n.Path); d != nil && n.Op == journal.Put {
+			d.fill(&out.Attr)
+		}
+	}
+	out.Ino = id
+	return parent.NewInode(ctx, ops, fs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT, Ino: id})
 }
 
 // dirNode is a folder of a tree: the current one, or one of the past.
@@ -186,29 +332,47 @@ type dirNode struct {
 	fs   *fsys
 	tree *volume.Tree // a past tree; nil for the current one
 	at   string       // the time-travel folder's name; "" for the current tree
-	path string
-	top  bool // the mount's root, which also holds .dvpc
+	path string       // for a past tree; a folder of the current one asks where it is now
+	top  bool         // the mount's root, which also holds .dvpc
 }
 
-// t is the tree the folder shows.
-func (d *dirNode) t() *volume.Tree {
-	if d.tree != nil {
-		return d.tree
+// where returns the folder's path in its tree.
+func (d *dirNode) where() string {
+	if d.tree != nil || d.top {
+		return d.path
 	}
-	return d.fs.cur.Load()
+	return d.fs.pathOf(d.EmbeddedInode())
+}
+
+func (d *dirNode) lookup(p string) *volume.Node {
+	if d.tree != nil {
+		return d.tree.Lookup(p)
+	}
+	return d.fs.lookup(p)
 }
 
 var (
 	_ fs.NodeLookuper  = (*dirNode)(nil)
 	_ fs.NodeReaddirer = (*dirNode)(nil)
 	_ fs.NodeGetattrer = (*dirNode)(nil)
+	_ fs.NodeCreater   = (*dirNode)(nil)
+	_ fs.NodeMkdirer   = (*dirNode)(nil)
+	_ fs.NodeUnlinker  = (*dirNode)(nil)
+	_ fs.NodeRmdirer   = (*dirNode)(nil)
+	_ fs.NodeRenamer   = (*dirNode)(nil)
+	_ fs.NodeSymlinker = (*dirNode)(nil)
+	_ fs.NodeSetattrer = (*dirNode)(nil)
+	_ fs.NodeStatfser  = (*dirNode)(nil)
 )
 
 func (d *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if n := d.t().Lookup(d.path); n != nil {
+	if n := d.lookup(d.where()); n != nil {
 		d.fs.attr(n, &out.Attr)
 	} else {
 		out.Mode = syscall.S_IFDIR | 0o755
+	}
+	if d.tree != nil || d.fs.stage == nil {
+		out.Mode &^= 0o222
 	}
 	return 0
 }
@@ -218,8 +382,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		out.Mode = syscall.S_IFDIR | 0o555
 		return d.NewInode(ctx, &controlNode{fs: d.fs}, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
 	}
-	t := d.t()
-	n := t.Lookup(path.Join(d.path, name))
+	n := d.lookup(path.Join(d.where(), name))
 	if n == nil {
 		return nil, syscall.ENOENT
 	}
@@ -227,17 +390,386 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 }
 
 func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	kids := d.t().List(d.path)
-	list := make([]fuse.DirEntry, 0, len(kids)+1)
-	if d.top {
-		list = append(list, fuse.DirEntry{Name: Control, Mode: syscall.S_IFDIR})
+	var kids []*volume.Node
+	p := d.where()
+	if d.tree != nil {
+		kids = d.tree.List(p)
+	} else {
+		kids = d.fs.list(p)
 	}
+	// The root's .dvpc is not listed, as ZFS hides .zfs: programs that
+	// walk the drive (find, rsync, backup tools) would walk all history.
+	list := make([]fuse.DirEntry, 0, len(kids))
 	for _, n := range kids {
 		var a fuse.Attr
 		d.fs.attr(n, &a)
-		list = append(list, fuse.DirEntry{Name: path.Base(n.Path), Mode: a.Mode & syscall.S_IFMT, Ino: ino(d.at, n.Path)})
+		id := ino(d.at, n.Path)
+		if d.tree == nil {
+			id = d.fs.liveIno(n.Path)
+		}
+		list = append(list, fuse.DirEntry{Name: path.Base(n.Path), Mode: a.Mode & syscall.S_IFMT, Ino: id})
 	}
 	return fs.NewListDirStream(list), 0
+}
+
+func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	var st syscall.Statfs_t
+	dir := d.fs.work
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return fs.ToErrno(err)
+	}
+	out.FromStatfsT(&st)
+	out.NameLen = 255
+	return 0
+}
+
+// writable says whether changes can be made in this folder: in the
+// current tree of a writable mount.
+func (d *dirNode) writable() syscall.Errno {
+	if d.tree != nil || d.fs.stage == nil {
+		return syscall.EROFS
+	}
+	return 0
+}
+
+// childPath checks a name to add to this folder and returns its path.
+func (d *dirNode) childPath(name string) (string, syscall.Errno) {
+	if errno := d.writable(); errno != 0 {
+		return "", errno
+	}
+	if d.top && name == Control {
+		return "", syscall.EPERM
+	}
+	if len(name) > 255 {
+		return "", syscall.ENAMETOOLONG
+	}
+	p, err := journal.CleanPath(path.Join(d.where(), name))
+	if err != nil || path.Base(p) != name {
+		return "", syscall.EINVAL
+	}
+	return p, 0
+}
+
+// fail logs a change that could not be made and returns the errno a
+// program sees.
+func (f *fsys) fail(what, p string, err error) syscall.Errno {
+	f.log.Error("dvpc mount: cannot "+what, "file", p, "err", err)
+	if errno, ok := err.(syscall.Errno); ok {
+		return errno
+	}
+	if os.IsNotExist(err) {
+		return syscall.ENOENT
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fs.ToErrno(pe.Err)
+	}
+	return syscall.EIO
+}
+
+func headVersion(t *volume.Tree, p string) journal.Version {
+	if n := t.Head(p); n != nil {
+		return n.Version()
+	}
+	return journal.Version{}
+}
+
+func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	p, errno := d.childPath(name)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	f := d.fs
+	f.tmu.Lock()
+	if f.cur.Lookup(p) != nil {
+		f.tmu.Unlock()
+		return nil, nil, 0, syscall.EEXIST
+	}
+	es, err := f.add(journal.Entry{Op: journal.Put, Path: p, Base: headVersion(f.cur, p), Mode: mode & 0o7777, MTime: f.now().UnixNano()})
+	var n *volume.Node
+	if err == nil {
+		n = f.cur.Lookup(p)
+	}
+	f.tmu.Unlock()
+	if err != nil {
+		return nil, nil, 0, f.fail("create", p, err)
+	}
+	if n == nil || n.Time != es[0].Time {
+		return nil, nil, 0, syscall.EIO // cannot be: the tree applies this device's newest change
+	}
+	fn := &fileNode{fs: f, node: n, live: true}
+	dt := f.openDirty(p, n)
+	f.attr(n, &out.Attr)
+	id := f.liveIno(p)
+	out.Ino = id
+	in := d.NewInode(ctx, fn, fs.StableAttr{Mode: syscall.S_IFREG, Ino: id})
+	return in, newWriteHandle(fn, dt, flags), 0, 0
+}
+
+// openDirty returns the file being written at p, starting one from n if
+// there is none, and counts a handle that writes to it.
+func (f *fsys) openDirty(p string, n *volume.Node) *dirty {
+	f.dmu.Lock()
+	defer f.dmu.Unlock()
+	d := f.dirty[p]
+	if d == nil {
+		d = newDirty(f, p, n, n.Version())
+		f.dirty[p] = d
+	}
+	d.opens++
+	return d
+}
+
+// releaseDirty counts a writing handle closed, and drops the file being
+// written when it was the last.
+func (f *fsys) releaseDirty(d *dirty) {
+	f.dmu.Lock()
+	d.opens--
+	last := d.opens == 0
+	if last && f.dirty[d.path] == d {
+		delete(f.dirty, d.path)
+	}
+	f.dmu.Unlock()
+	if last {
+		d.close()
+	}
+}
+
+func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	p, errno := d.childPath(name)
+	if errno != 0 {
+		return nil, errno
+	}
+	f := d.fs
+	f.tmu.Lock()
+	if f.cur.Lookup(p) != nil {
+		f.tmu.Unlock()
+		return nil, syscall.EEXIST
+	}
+	_, err := f.add(journal.Entry{Op: journal.Mkdir, Path: p, Base: headVersion(f.cur, p), Mode: mode & 0o7777, MTime: f.now().UnixNano()})
+	n := f.cur.Lookup(p)
+	f.tmu.Unlock()
+	if err != nil {
+		return nil, f.fail("make the folder", p, err)
+	}
+	return f.child(ctx, d.EmbeddedInode(), "", nil, n, out), 0
+}
+
+func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	p, errno := d.childPath(name)
+	if errno != 0 {
+		return nil, errno
+	}
+	f := d.fs
+	f.tmu.Lock()
+	if f.cur.Lookup(p) != nil {
+		f.tmu.Unlock()
+		return nil, syscall.EEXIST
+	}
+	_, err := f.add(journal.Entry{Op: journal.Symlink, Path: p, Base: headVersion(f.cur, p), Mode: 0o777, MTime: f.now().UnixNano(), Target: target})
+	n := f.cur.Lookup(p)
+	f.tmu.Unlock()
+	if err != nil {
+		return nil, f.fail("make the link", p, err)
+	}
+	return f.child(ctx, d.EmbeddedInode(), "", nil, n, out), 0
+}
+
+func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	return d.remove(name, false)
+}
+
+func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return d.remove(name, true)
+}
+
+func (d *dirNode) remove(name string, dir bool) syscall.Errno {
+	p, errno := d.childPath(name)
+	if errno != 0 {
+		return errno
+	}
+	f := d.fs
+	f.tmu.Lock()
+	defer f.tmu.Unlock()
+	n := f.cur.Lookup(p)
+	switch {
+	case n == nil:
+		return syscall.ENOENT
+	case dir && !n.IsDir():
+		return syscall.ENOTDIR
+	case !dir && n.IsDir():
+		return syscall.EISDIR
+	case dir && len(f.cur.List(p)) > 0:
+		return syscall.ENOTEMPTY
+	}
+	if _, err := f.add(journal.Entry{Op: journal.Delete, Path: p, Base: headVersion(f.cur, p)}); err != nil {
+		return f.fail("remove", p, err)
+	}
+	unlinked(d.GetChild(name))
+	f.dmu.Lock()
+	if dt := f.dirty[p]; dt != nil {
+		dt.gone = true // still open: written, but never committed
+		delete(f.dirty, p)
+	}
+	f.forgetIno(p)
+	f.dmu.Unlock()
+	return 0
+}
+
+// unlinked notes that the file of inode n lost its name: handles open on
+// it show no links.
+func unlinked(n *fs.Inode) {
+	if n == nil {
+		return
+	}
+	if fn, ok := n.Operations().(*fileNode); ok {
+		fn.gone.Store(true)
+	}
+}
+
+// forgetIno gives path p, whose file is gone, a new inode number for
+// whatever comes there next; f.dmu is held.
+func (f *fsys) forgetIno(p string) {
+	if _, ok := f.inos[p]; ok {
+		f.fresh++
+		f.inos[p] = 1<<63 | f.fresh
+	}
+}
+
+func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	src, errno := d.childPath(name)
+	if errno != 0 {
+		return errno
+	}
+	to, ok := newParent.(*dirNode)
+	if !ok {
+		return syscall.EXDEV
+	}
+	dst, errno := to.childPath(newName)
+	if errno != 0 {
+		return errno
+	}
+	if flags&^uint32(1) != 0 { // only RENAME_NOREPLACE
+		return syscall.EINVAL
+	}
+	f := d.fs
+	f.tmu.Lock()
+	defer f.tmu.Unlock()
+	t := f.cur
+	n := t.Lookup(src)
+	if n == nil {
+		return syscall.ENOENT
+	}
+	if src == dst {
+		return 0
+	}
+	if n.IsDir() && len(dst) > len(src) && dst[:len(src)+1] == src+"/" {
+		return syscall.EINVAL
+	}
+	var drop []*volume.Node // what dst held, replaced
+	if old := t.Lookup(dst); old != nil {
+		switch {
+		case flags&1 != 0:
+			return syscall.EEXIST
+		case n.IsDir() && !old.IsDir():
+			return syscall.ENOTDIR
+		case !n.IsDir() && old.IsDir():
+			return syscall.EISDIR
+		case old.IsDir() && len(t.List(dst)) > 0:
+			return syscall.ENOTEMPTY
+		}
+		drop = append(drop, old)
+	}
+	var all []*volume.Node
+	t.Walk(src, func(n *volume.Node) error { all = append(all, n); return nil })
+	entries := make([]journal.Entry, 0, 2*len(all))
+	for _, n := range all {
+		to := dst + n.Path[len(src):]
+		e := *n.Entry
+		e.Path, e.Base = to, headVersion(t, to)
+		entries = append(entries, e)
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		entries = append(entries, journal.Entry{Op: journal.Delete, Path: all[i].Path, Base: headVersion(t, all[i].Path)})
+	}
+	es, err := f.add(entries...)
+	if err != nil {
+		return f.fail("rename", src, err)
+	}
+	if len(drop) > 0 {
+		unlinked(to.GetChild(newName))
+	}
+	// Files being written and inode numbers move along.
+	f.dmu.Lock()
+	defer f.dmu.Unlock()
+	for _, o := range drop {
+		if dt := f.dirty[o.Path]; dt != nil {
+			dt.gone = true
+			delete(f.dirty, o.Path)
+		}
+	}
+	for i, n := range all {
+		to := dst + n.Path[len(src):]
+		if dt := f.dirty[n.Path]; dt != nil {
+			delete(f.dirty, n.Path)
+			dt.path, dt.baseVer = to, journal.Version{Device: f.vol.Me().ID, Time: es[i].Time}
+			f.dirty[to] = dt
+		}
+	}
+	moved := make(map[string]uint64, len(all))
+	for _, n := range all {
+		id, ok := f.inos[n.Path]
+		if !ok {
+			id = ino("", n.Path)
+		}
+		moved[dst+n.Path[len(src):]] = id
+		f.fresh++
+		f.inos[n.Path] = 1<<63 | f.fresh
+	}
+	for p, id := range moved {
+		f.inos[p] = id
+	}
+	return 0
+}
+
+// Setattr on a folder changes its mode or time.
+func (d *dirNode) Setattr(ctx context.Context, _ fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	mode, hasMode := in.GetMode()
+	mtime, hasMtime := in.GetMTime()
+	if !hasMode && !hasMtime {
+		return d.Getattr(ctx, nil, out)
+	}
+	if errno := d.writable(); errno != 0 {
+		return errno
+	}
+	p := d.where()
+	if p == "/" {
+		return 0
+	}
+	f := d.fs
+	f.tmu.Lock()
+	n := f.cur.Lookup(p)
+	if n == nil {
+		f.tmu.Unlock()
+		return syscall.ENOENT
+	}
+	e := *n.Entry
+	e.Path, e.Base = p, headVersion(f.cur, p)
+	if hasMode {
+		e.Mode = mode & 0o7777
+	}
+	if hasMtime {
+		e.MTime = mtime.UnixNano()
+	}
+	_, err := f.add(e)
+	f.tmu.Unlock()
+	if err != nil {
+		return f.fail("change", p, err)
+	}
+	return d.Getattr(ctx, nil, out)
 }
 
 // controlNode is DIR/.dvpc: it holds "at".
@@ -283,15 +815,54 @@ type linkNode struct {
 	fs.Inode
 	fs   *fsys
 	node *volume.Node
+	live bool
+}
+
+func (l *linkNode) now() *volume.Node {
+	if !l.live {
+		return l.node
+	}
+	n := l.fs.lookup(l.fs.pathOf(l.EmbeddedInode()))
+	if n == nil || n.Op != journal.Symlink {
+		return l.node
+	}
+	return n
 }
 
 func (l *linkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	return []byte(l.node.Target), 0
+	return []byte(l.now().Target), 0
 }
 
 func (l *linkNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	l.fs.attr(l.node, &out.Attr)
+	l.fs.attr(l.now(), &out.Attr)
 	return 0
+}
+
+// Setattr sets a link's time (its mode is always 0777).
+func (l *linkNode) Setattr(ctx context.Context, _ fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	mtime, ok := in.GetMTime()
+	if !ok {
+		return l.Getattr(ctx, nil, out)
+	}
+	f := l.fs
+	if !l.live || f.stage == nil {
+		return syscall.EROFS
+	}
+	p := f.pathOf(l.EmbeddedInode())
+	f.tmu.Lock()
+	n := f.cur.Lookup(p)
+	if n == nil || n.Op != journal.Symlink {
+		f.tmu.Unlock()
+		return syscall.ENOENT
+	}
+	e := *n.Entry
+	e.Path, e.Base, e.MTime = p, n.Version(), mtime.UnixNano()
+	_, err := f.add(e)
+	f.tmu.Unlock()
+	if err != nil {
+		return f.fail("change", p, err)
+	}
+	return l.Getattr(ctx, nil, out)
 }
 
 // fileNode is a file of a tree. A file of the current tree follows it:
@@ -300,35 +871,52 @@ type fileNode struct {
 	fs.Inode
 	fs   *fsys
 	live bool
+	gone atomic.Bool // unlinked, or replaced by a rename
 
 	mu     sync.Mutex
 	node   *volume.Node
 	cached journal.Version         // the version whose pages the kernel may hold
-	open   map[journal.Version]int // handles open, by version
+	open   map[journal.Version]int // handles open for reading, by version
+}
+
+// where returns where the file is now.
+func (f *fileNode) where() string {
+	if !f.live {
+		return f.node.Path
+	}
+	return f.fs.pathOf(f.EmbeddedInode())
 }
 
 // now returns what the file holds now, or nil if it is gone.
 func (f *fileNode) now() *volume.Node {
+	if !f.live {
+		return f.node
+	}
+	n := f.fs.lookup(f.where())
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.live {
-		n := f.fs.cur.Load().Lookup(f.node.Path)
-		if n == nil || n.IsDir() || n.Op == journal.Symlink {
-			return nil
-		}
-		f.node = n
+	if n == nil || n.IsDir() || n.Op == journal.Symlink {
+		return nil
 	}
-	return f.node
+	f.node = n
+	return n
 }
 
 var (
 	_ fs.NodeOpener    = (*fileNode)(nil)
 	_ fs.NodeGetattrer = (*fileNode)(nil)
+	_ fs.NodeSetattrer = (*fileNode)(nil)
 )
 
 func (f *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if h, ok := fh.(*handle); ok {
 		f.fs.attr(h.node, &out.Attr) // an open file keeps its version
+		if h.d != nil {
+			h.d.fill(&out.Attr)
+		}
+		if f.gone.Load() {
+			out.Nlink = 0
+		}
 		return 0
 	}
 	n := f.now()
@@ -336,16 +924,78 @@ func (f *fileNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 		return syscall.ENOENT
 	}
 	f.fs.attr(n, &out.Attr)
+	if f.live {
+		if d := f.fs.dirtyAt(n.Path); d != nil {
+			d.fill(&out.Attr)
+		}
+	}
 	return 0
 }
 
+func (f *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	size, hasSize := in.GetSize()
+	mode, hasMode := in.GetMode()
+	mtime, hasMtime := in.GetMTime()
+	if !hasSize && !hasMode && !hasMtime {
+		return f.Getattr(ctx, fh, out) // owners and access times are not kept
+	}
+	if !f.live || f.fs.stage == nil {
+		return syscall.EROFS
+	}
+	var d *dirty
+	if h, ok := fh.(*handle); ok && h.d != nil {
+		d = h.d
+	}
+	n := f.now()
+	if n == nil {
+		return syscall.ENOENT
+	}
+	temp := false
+	if d == nil {
+		d = f.fs.dirtyAt(n.Path)
+	}
+	if d == nil {
+		// Not being written: a change of its own, committed at once.
+		d = f.fs.openDirty(n.Path, n)
+		temp = true
+	}
+	err := d.setattr(ctx, hasSize, int64(size), hasMode, mode, hasMtime, mtime)
+	if err == nil && temp {
+		err = d.commit(ctx)
+	}
+	if temp {
+		f.fs.releaseDirty(d)
+	}
+	if err != nil {
+		return f.fs.fail("change", n.Path, err)
+	}
+	return f.Getattr(ctx, fh, out)
+}
+
 func (f *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
+	write := flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0
+	if write && (!f.live || f.fs.stage == nil) {
 		return nil, 0, syscall.EROFS
 	}
 	n := f.now()
 	if n == nil {
 		return nil, 0, syscall.ENOENT
+	}
+	if write {
+		d := f.fs.openDirty(n.Path, n)
+		if flags&syscall.O_TRUNC != 0 {
+			if err := d.Truncate(ctx, 0); err != nil {
+				f.fs.releaseDirty(d)
+				return nil, 0, f.fs.fail("truncate", n.Path, err)
+			}
+		}
+		return newWriteHandle(f, d, flags), 0, 0
+	}
+	if f.live {
+		if d := f.fs.dirtyAt(n.Path); d != nil {
+			// Being written here: read what is written.
+			return &handle{fs: f.fs, file: f, node: n, d: d, reader: true}, 0, 0
+		}
 	}
 	// The kernel's page cache is one per file, not per handle. It may
 	// keep its pages only if they are of this version; when handles of
@@ -389,11 +1039,17 @@ type span struct {
 	err  error
 }
 
-// handle is an open file: the windows it fetched or is fetching.
+// handle is an open file. One that reads a version keeps the windows it
+// fetched or is fetching; one of a file being written (d) reads and
+// writes it.
 type handle struct {
 	fs   *fsys
 	file *fileNode
 	node *volume.Node // the version it opened
+
+	d      *dirty // the file being written, for a handle that writes or reads it
+	reader bool   // reads d, but does not write
+	append bool   // O_APPEND
 
 	mu     sync.Mutex
 	spans  map[int64]*span // by window number
@@ -405,6 +1061,9 @@ type handle struct {
 var (
 	_ fs.FileReader   = (*handle)(nil)
 	_ fs.FileReleaser = (*handle)(nil)
+	_ fs.FileWriter   = (*handle)(nil)
+	_ fs.FileFlusher  = (*handle)(nil)
+	_ fs.FileFsyncer  = (*handle)(nil)
 )
 
 func newHandle(f *fileNode, n *volume.Node) *handle {
@@ -412,7 +1071,22 @@ func newHandle(f *fileNode, n *volume.Node) *handle {
 	return &handle{fs: f.fs, file: f, node: n, spans: map[int64]*span{}, last: -1, ctx: ctx, cancel: cancel}
 }
 
+func newWriteHandle(f *fileNode, d *dirty, flags uint32) *handle {
+	return &handle{fs: f.fs, file: f, node: d.base, d: d, append: flags&syscall.O_APPEND != 0}
+}
+
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	if h.d != nil {
+		if h.reader {
+			return 0
+		}
+		err := h.d.commit(ctx)
+		h.fs.releaseDirty(h.d)
+		if err != nil {
+			return h.fs.fail("save", h.d.where(), err)
+		}
+		return 0
+	}
 	h.cancel()
 	f := h.file
 	f.mu.Lock()
@@ -420,6 +1094,67 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	v := h.node.Version()
 	if f.open[v]--; f.open[v] <= 0 {
 		delete(f.open, v)
+	}
+	return 0
+}
+
+func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if h.d == nil || h.reader {
+		return 0, syscall.EBADF
+	}
+	if h.append {
+		off = h.d.Size()
+	}
+	if err := h.d.WriteAt(ctx, data, off); err != nil {
+		return 0, h.fs.fail("write", h.d.where(), err)
+	}
+	return uint32(len(data)), 0
+}
+
+// Allocate makes room: a file grows to off+size (mode 0); with
+// FALLOC_FL_KEEP_SIZE there is nothing to do, as nothing is reserved.
+func (h *handle) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) syscall.Errno {
+	if h.d == nil || h.reader {
+		return syscall.EBADF
+	}
+	switch mode {
+	case 0:
+		if end := int64(off + size); end > h.d.Size() {
+			if err := h.d.Truncate(ctx, end); err != nil {
+				return h.fs.fail("allocate", h.d.where(), err)
+			}
+		}
+		return 0
+	case 1: // FALLOC_FL_KEEP_SIZE
+		return 0
+	}
+	return syscall.EOPNOTSUPP
+}
+
+// Flush is a close(2): what was written becomes a version, durable on
+// this PC.
+func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	if h.d == nil || h.reader {
+		return 0
+	}
+	if err := h.d.commit(ctx); err != nil {
+		return h.fs.fail("save", h.d.where(), err)
+	}
+	return 0
+}
+
+// Fsync commits what was written and makes the stage durable against a
+// power cut.
+func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if h.d != nil && !h.reader {
+		if err := h.d.commit(ctx); err != nil {
+			return h.fs.fail("save", h.d.where(), err)
+		}
+	}
+	if h.fs.stage != nil {
+		if err := h.fs.stage.Sync(); err != nil {
+			return h.fs.fail("save", h.node.Path, err)
+		}
 	}
 	return 0
 }
@@ -451,6 +1186,13 @@ func (h *handle) fetch(k int64) *span {
 }
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if h.d != nil {
+		n, err := h.d.ReadAt(ctx, dest, off)
+		if err != nil && err != io.EOF {
+			return nil, h.fs.fail("read", h.d.where(), err)
+		}
+		return fuse.ReadResultData(dest[:n]), 0
+	}
 	size := int64(h.node.Size)
 	if off >= size {
 		return fuse.ReadResultData(nil), 0

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dvpc/dvpc/internal/chunk"
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/journal"
@@ -499,4 +500,18 @@ func (s *Stage) Close(ctx context.Context) error {
 	}
 	s.v.mu.Unlock()
 	return err
+}
+
+// Cut returns the length of the first chunk of data, cut as this volume
+// cuts: data must hold MaxChunk bytes, or run to the end of the file.
+func (v *Volume) Cut(data []byte) int { return chunk.Cut(data, v.gear, v.cfg.Chunk) }
+
+// MaxChunk returns the size of the largest chunk.
+func (v *Volume) MaxChunk() int { return int(v.cfg.Chunk.Max) }
+
+// HasChunks reports whether the stage holds chunks not yet committed.
+func (s *Stage) HasChunks() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.chunks) > 0
 }

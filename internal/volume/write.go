@@ -289,8 +289,8 @@ func (v *Volume) writeIndex(ctx context.Context, packs []pack.PackEntries) error
 // batches.
 const MaxSegmentEntries = 50000
 
-//
-// Staged entries are the first of v.staged: they move from there to this
+// writeSegment writes entries to this device's journal, in segments of at
+// most MaxSegmentEntries. Staged entries are the first of v.staged: they move from there to this
 // device's log, and the tree, which holds them already, stays.
 func (v *Volume) writeSegment(ctx context.Context, entries []journal.Entry, staged bool) error {
 	for len(entries) > 0 {

@@ -1,0 +1,401 @@
+package mount
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/dvpc/dvpc/internal/errors"
+	"github.com/dvpc/dvpc/internal/journal"
+	"github.com/dvpc/dvpc/internal/seal"
+	"github.com/dvpc/dvpc/internal/volume"
+)
+
+// block is the unit in which a file being written keeps what changed.
+const block = 64 << 10
+
+// slot is the room a block takes in the spill file, sealed.
+const slot = block + seal.Overhead
+
+// dirty is a file being written: its content is the version it started
+// from (base), overlaid with the blocks written since, which are kept in
+// a spill file sealed under a key that lives only in memory, so that no
+// plaintext reaches the disk. commit turns it into a new version in the
+// stage.
+type dirty struct {
+	fs *fsys
+
+	// Under fs.dmu: where it is, what a commit replaces, whether it was
+	// unlinked (then its content is dropped), the handles writing it.
+	path    string
+	baseVer journal.Version
+	gone    bool
+	opens   int
+
+	mu      sync.Mutex
+	base    *volume.Node       // the version its unwritten bytes come from; nil if none
+	size    int64              // its size now
+	limit   int64              // bytes of base that still show (a truncation hides the rest)
+	mode    uint32             // permission bits
+	mtime   int64              // modification time, ns
+	spill   *os.File           // sealed blocks, at block index × slot; nil until the first
+	key     *seal.Key          // the spill's key
+	blocks  map[int64]bool     // blocks in the spill
+	changed bool               // differs from baseVer
+	buf     [slot + block]byte // scratch: a sealed slot and a plaintext block
+}
+
+func newDirty(f *fsys, p string, n *volume.Node, ver journal.Version) *dirty {
+	d := &dirty{fs: f, path: p, base: n, baseVer: ver, blocks: map[int64]bool{}}
+	if n != nil {
+		d.size, d.limit, d.mode, d.mtime = int64(n.Size), int64(n.Size), n.Mode, n.MTime
+	}
+	return d
+}
+
+// fill sets in out what the file is now: size, mode, time.
+func (d *dirty) fill(out *fuse.Attr) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out.Size = uint64(d.size)
+	out.Blocks = (out.Size + 511) / 512
+	out.Mode = out.Mode&^0o7777 | d.mode&0o7777
+	if d.mtime != 0 {
+		t := time.Unix(0, d.mtime)
+		out.SetTimes(&t, &t, &t)
+	}
+}
+
+// Size returns the size now.
+func (d *dirty) Size() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.size
+}
+
+// where returns where the file is now.
+func (d *dirty) where() string {
+	d.fs.dmu.Lock()
+	defer d.fs.dmu.Unlock()
+	return d.path
+}
+
+// setattr changes what a setattr asks.
+func (d *dirty) setattr(ctx context.Context, hasSize bool, size int64, hasMode bool, mode uint32, hasMtime bool, mtime time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if hasSize {
+		if err := d.truncateLocked(ctx, size); err != nil {
+			return err
+		}
+	}
+	if hasMode {
+		d.mode = mode & 0o7777
+	}
+	if hasMtime {
+		d.mtime = mtime.UnixNano()
+	}
+	d.changed = true
+	return nil
+}
+
+func blockAD(k int64) []byte { return binary.BigEndian.AppendUint64([]byte("dvpc spill"), uint64(k)) }
+
+// load reads block k as it is now into p (block bytes); d.mu is held.
+func (d *dirty) load(ctx context.Context, k int64, p []byte) error {
+	clear(p)
+	if d.blocks[k] {
+		sealed := d.buf[:slot]
+		if _, err := d.spill.ReadAt(sealed, k*slot); err != nil {
+			return errors.E(errors.IO, errors.Str("the spill file of a file being written: "+err.Error()))
+		}
+		plain, err := d.key.Open(p[:0], sealed, blockAD(k))
+		if err != nil {
+			return err
+		}
+		if len(plain) != block {
+			return errors.E(errors.Corrupt, errors.Str("a spilled block has the wrong size"))
+		}
+		return nil
+	}
+	off := k * block
+	if d.base == nil || off >= d.limit {
+		return nil
+	}
+	n := min(int64(block), d.limit-off)
+	got, err := d.fs.vol.ReadAt(ctx, d.base, p[:n], off)
+	if err == io.EOF && int64(got) == n {
+		err = nil
+	}
+	return err
+}
+
+// store writes block k (block bytes of p) to the spill; d.mu is held.
+func (d *dirty) store(k int64, p []byte) error {
+	if d.spill == nil {
+		f, err := tempFile(d.fs.work)
+		if err != nil {
+			return err
+		}
+		var raw [seal.KeySize]byte
+		rand.Read(raw[:])
+		d.spill, d.key = f, seal.NewKey(raw)
+	}
+	sealed := d.key.Seal(d.buf[:0], p[:block], blockAD(k))
+	if _, err := d.spill.WriteAt(sealed, k*slot); err != nil {
+		return errors.E(errors.IO, errors.Str("the spill file of a file being written: "+err.Error()))
+	}
+	d.blocks[k] = true
+	return nil
+}
+
+// tempFile makes a file in dir that has no name: it goes when closed, or
+// when the process dies.
+func tempFile(dir string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, "spill-*")
+	if err != nil {
+		return nil, errors.E(errors.IO, err)
+	}
+	os.Remove(f.Name())
+	return f, nil
+}
+
+// ReadAt reads the file as it is now.
+func (d *dirty) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.readLocked(ctx, p, off)
+}
+
+func (d *dirty) readLocked(ctx context.Context, p []byte, off int64) (int, error) {
+	if off >= d.size {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(p)), d.size)
+	b := d.buf[slot:]
+	n := 0
+	for pos := off; pos < end; {
+		k := pos / block
+		lo := pos - k*block
+		if !d.blocks[k] && d.base != nil && pos < d.limit && lo == 0 && end-pos >= block && k*block+block <= d.limit {
+			// A whole block of the base: read it straight into p.
+			got, err := d.fs.vol.ReadAt(ctx, d.base, p[n:n+block], pos)
+			if err != nil && !(err == io.EOF && got == block) {
+				return n, err
+			}
+			n += block
+			pos += block
+			continue
+		}
+		if err := d.load(ctx, k, b); err != nil {
+			return n, err
+		}
+		c := copy(p[n:end-off], b[lo:])
+		n += c
+		pos += int64(c)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// WriteAt writes p at off.
+func (d *dirty) WriteAt(ctx context.Context, p []byte, off int64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	end := off + int64(len(p))
+	b := d.buf[slot:]
+	for pos := off; pos < end; {
+		k := pos / block
+		lo := pos - k*block
+		hi := min(end-k*block, block)
+		whole := lo == 0 && hi == block
+		if whole {
+			clear(b)
+		} else if err := d.load(ctx, k, b); err != nil {
+			return err
+		}
+		copy(b[lo:hi], p[pos-off:])
+		if err := d.store(k, b); err != nil {
+			return err
+		}
+		pos = k*block + hi
+	}
+	if end > d.size {
+		d.limit = min(d.limit, d.size) // what lies past the old end reads as written or zero
+		d.size = end
+	}
+	d.mtime = d.fs.now().UnixNano()
+	d.changed = true
+	return nil
+}
+
+// Truncate sets the size.
+func (d *dirty) Truncate(ctx context.Context, size int64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.truncateLocked(ctx, size)
+}
+
+func (d *dirty) truncateLocked(ctx context.Context, size int64) error {
+	if size == d.size {
+		return nil
+	}
+	if size < d.size {
+		// The bytes past size must read as zero if the file grows again.
+		if k := size / block; size%block != 0 && d.blocks[k] {
+			b := d.buf[slot:]
+			if err := d.load(ctx, k, b); err != nil {
+				return err
+			}
+			clear(b[size%block:])
+			if err := d.store(k, b); err != nil {
+				return err
+			}
+		}
+		for k := range d.blocks {
+			if k*block >= size {
+				delete(d.blocks, k)
+			}
+		}
+		d.limit = min(d.limit, size)
+	} else {
+		d.limit = min(d.limit, d.size)
+	}
+	d.size = size
+	d.mtime = d.fs.now().UnixNano()
+	d.changed = true
+	return nil
+}
+
+// dirtyIn reports whether a block of the spill holds a byte of [a, b), or
+// the base does not hold all of it; d.mu is held.
+func (d *dirty) dirtyIn(a, b int64) bool {
+	if b > d.limit {
+		return true
+	}
+	for k := a / block; k*block < b; k++ {
+		if d.blocks[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// content reads the file from off as a stream; d.mu is held.
+type content struct {
+	d   *dirty
+	ctx context.Context
+	off int64
+}
+
+func (c *content) Read(p []byte) (int, error) {
+	n, err := c.d.readLocked(c.ctx, p, c.off)
+	c.off += int64(n)
+	return n, err
+}
+
+// commit makes what was written a new version in the stage: chunks of
+// the base that nothing touched are kept as they are, and from the first
+// touched one the file is chunked again until the cut points meet the
+// base's again. It returns whether there was anything to commit.
+func (d *dirty) commit(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.changed {
+		return nil
+	}
+	f := d.fs
+	v := f.vol
+	// Where each chunk of the base starts.
+	type span struct {
+		i        int
+		end      int64
+		lastBase bool
+	}
+	starts := map[int64]span{}
+	if d.base != nil {
+		var off int64
+		for i, c := range d.base.Chunks {
+			end := off + int64(c.Size)
+			starts[off] = span{i: i, end: end, lastBase: i == len(d.base.Chunks)-1}
+			off = end
+		}
+	}
+	var refs []journal.ChunkRef
+	max := v.MaxChunk()
+	buf := make([]byte, 0, min(int64(max), d.size))
+	var pos int64 // the file's offset of buf[0]
+	r := &content{d: d, ctx: ctx}
+	for pos < d.size {
+		// A chunk of the base that starts here and that nothing touched
+		// is this version's chunk too: the cut point after it is the
+		// same, since the cut depends only on the chunk's bytes. The last
+		// chunk of the base ends where the base ended, not at a cut
+		// point: it is kept only where this version ends too.
+		if s, ok := starts[pos]; ok && s.end <= d.size && !d.dirtyIn(pos, s.end) && (!s.lastBase || s.end == d.size) {
+			refs = append(refs, d.base.Chunks[s.i])
+			pos = s.end
+			buf = buf[:0]
+			continue
+		}
+		if len(buf) < cap(buf) && pos+int64(len(buf)) < d.size {
+			r.off = pos + int64(len(buf))
+			want := min(int64(cap(buf)-len(buf)), d.size-r.off)
+			n, err := io.ReadFull(r, buf[len(buf):len(buf)+int(want)])
+			buf = buf[:len(buf)+n]
+			if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+				return err
+			}
+		}
+		if len(buf) == 0 {
+			return errors.E(errors.IO, errors.Str("the file ended before its size"))
+		}
+		n := v.Cut(buf)
+		ref, err := f.stage.StoreChunk(buf[:n])
+		if err != nil {
+			return err
+		}
+		refs = append(refs, ref)
+		pos += int64(n)
+		buf = append(buf[:0], buf[n:]...)
+	}
+	f.tmu.Lock()
+	defer f.tmu.Unlock()
+	f.dmu.Lock()
+	p, bv, gone := d.path, d.baseVer, d.gone
+	f.dmu.Unlock()
+	if gone {
+		d.changed = false
+		return nil
+	}
+	es, err := f.add(journal.Entry{Op: journal.Put, Path: p, Base: bv, Mode: d.mode, MTime: d.mtime, Size: uint64(d.size), Chunks: refs})
+	if err != nil {
+		return err
+	}
+	// The new version is the base from now on: the spill starts over.
+	n := &volume.Node{Path: p, Change: volume.Change{Device: v.Me().ID, Entry: &es[0]}}
+	f.dmu.Lock()
+	d.baseVer = n.Version()
+	f.dmu.Unlock()
+	d.base, d.limit, d.changed = n, d.size, false
+	clear(d.blocks)
+	return nil
+}
+
+// close drops the spill.
+func (d *dirty) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.spill != nil {
+		d.spill.Close()
+		d.spill = nil
+	}
+}
