@@ -216,7 +216,7 @@ func loggedInMirror(env *Env) (*clientConfig, blob.Store, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	root, _, err := openSetWith(context.Background(), env, c, "")
+	root, _, err := openSetWith(context.Background(), env, c, "", false)
 	if err != nil {
 		return nil, nil, err
 	}

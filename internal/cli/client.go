@@ -145,6 +145,10 @@ type session struct {
 	cfg    *clientConfig
 	vol    *volume.Volume
 	lock   *os.File
+	stage  *volume.Stage // a mount's leftover changes that could not be committed yet, if any
+	// mounted says who holds the volume when this session reads beside
+	// a mount ("" otherwise).
+	mounted string
 	synced bool // the command brought the mirrors in sync itself
 	report bool // the command reports on the mirrors: it mends none of them on its way out
 }
@@ -205,6 +209,17 @@ func reportUnsafe(env *Env, set *replica.Set, c *clientConfig) {
 // what is not on this PC fails with a clear error, and writes wait in the
 // outbox.
 func open(ctx context.Context, env *Env, offline bool) (*session, error) {
+	return openMode(ctx, env, offline, false)
+}
+
+// openReader opens the volume for a command that only reads. While a
+// mount holds the volume it reads beside it: without the lock, writing
+// nothing on this PC, and seeing what the mount has sent to the mirrors.
+func openReader(ctx context.Context, env *Env, offline bool) (*session, error) {
+	return openMode(ctx, env, offline, true)
+}
+
+func openMode(ctx context.Context, env *Env, offline, reader bool) (*session, error) {
 	c, err := loadConfig(env)
 	if err != nil {
 		return nil, err
@@ -218,21 +233,24 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 		return nil, errors.E(errors.Corrupt, configPath(env), err)
 	}
 	sd := stateDir(env, c.Volume)
-	lock, err := lockDir(sd)
+	lock, mounted, err := lockDir(sd, reader)
 	if err != nil {
 		return nil, err
 	}
-	set, stores, err := openSet(ctx, env, c)
+	beside := lock == nil
+	set, stores, err := openSetWith(ctx, env, c, filepath.Join(sd, "outbox"), beside)
 	if err != nil {
 		lock.Close()
 		return nil, err
 	}
-	// What waited for a mirror since removed from the set waits no more:
-	// the others hold it.
-	set.DropStrays(ctx)
+	if !beside {
+		// What waited for a mirror since removed from the set waits no
+		// more: the others hold it.
+		set.DropStrays(ctx)
+	}
 	cfg := &volume.Config{ID: volID, Name: c.VolumeName, Chunk: c.Chunk, Created: c.Created, Account: c.AccountKey}
 	me := volume.Identity{ID: devID, Name: c.DeviceName, Key: ed25519.NewKeyFromSeed(c.DeviceKey)}
-	opts := volume.Options{StateDir: sd, Now: env.Now, Offline: offline}
+	opts := volume.Options{StateDir: sd, Now: env.Now, Offline: offline, NoSave: beside}
 	v, err := volume.Open(ctx, set, cfg, keys.Key(c.VolumeKey), me, opts)
 	if errors.Is(err, errors.Unavailable) && !offline && remote.Code(err) != remote.CodeRateLimited {
 		// No mirror could be reached while syncing.
@@ -254,11 +272,42 @@ func open(ctx context.Context, env *Env, offline bool) (*session, error) {
 	for _, err := range v.Refused() {
 		fmt.Fprintf(env.Stderr, "dvpc: ignoring %s: someone who holds a volume key (a stolen PC?) planted it; revoke that device, then remove it with 'dvpc check --remove-forged'\n", message(err))
 	}
-	s := &session{ctx: ctx, env: env, set: set, stores: stores, cfg: c, vol: v, lock: lock}
+	s := &session{ctx: ctx, env: env, set: set, stores: stores, cfg: c, vol: v, lock: lock, mounted: mounted}
+	if beside {
+		s.synced = true // the mount delivers what waits
+		return s, nil
+	}
 	if !opts.Offline {
 		s.learn(ctx)
 	}
+	s.takeUpStage()
 	return s, nil
+}
+
+// stageDir is where a mount keeps its stage: changes made in the mount,
+// not yet on the mirrors.
+func (s *session) stageDir() string { return filepath.Join(stateDir(s.env, s.cfg.Volume), "stage") }
+
+// takeUpStage commits what a mount that ended without its flush (killed,
+// or the PC stopped) left in its stage, so that every command sees it.
+// What cannot be committed now stays in the stage, in the tree, and open
+// in s.stage; the next command tries again.
+func (s *session) takeUpStage() {
+	es, err := os.ReadDir(s.stageDir())
+	if err != nil || len(es) == 0 {
+		return
+	}
+	st, err := s.vol.OpenStage(s.stageDir())
+	if err != nil {
+		fmt.Fprintf(s.env.Stderr, "dvpc: warning: cannot read the changes a mount left on this PC: %s\n", message(err))
+		return
+	}
+	if err := st.Flush(s.ctx); err != nil {
+		fmt.Fprintf(s.env.Stderr, "dvpc: changes made in a mount are kept on this PC and cannot go to the mirrors yet: %s\n", message(err))
+		s.stage = st
+		return
+	}
+	st.Close(s.ctx)
 }
 
 // allReachable reports whether every mirror of the set answers now.
@@ -293,19 +342,47 @@ func (s *session) learn(ctx context.Context) {
 
 // lockDir takes an exclusive lock on the state folder, so two dvpc
 // processes of one device never write its journal at once.
-func lockDir(dir string) (*os.File, error) {
+//
+// A reader that finds a mount holding it gets no lock and the mount's
+// description: it may read beside the mount.
+func lockDir(dir string, reader bool) (*os.File, string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, errors.E(errors.IO, dir, err)
+		return nil, "", errors.E(errors.IO, dir, err)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, errors.E(errors.IO, dir, err)
+		return nil, "", errors.E(errors.IO, dir, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err == unix.EWOULDBLOCK {
+		// Another dvpc holds it: a command, which ends soon, or a mount,
+		// which says so in the lock file.
+		b := make([]byte, 4096)
+		n, _ := f.ReadAt(b, 0)
+		if holder, ok := strings.CutPrefix(string(b[:n]), "mount "); ok {
+			f.Close()
+			holder = strings.TrimSpace(holder)
+			if reader {
+				return nil, holder, nil
+			}
+			return nil, "", errors.E(errors.Conflict, errors.Str(fmt.Sprintf(
+				"the volume is mounted %s: make changes in the mount, or 'dvpc unmount' it first", holder)))
+		}
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+	}
+	if err != nil {
 		f.Close()
-		return nil, errors.E(errors.IO, dir, err)
+		return nil, "", errors.E(errors.IO, dir, err)
 	}
-	return f, nil
+	f.Truncate(0)
+	return f, "", nil
+}
+
+// holdLock writes into the lock file who holds it, for the commands that
+// find it taken.
+func holdLock(f *os.File, who string) {
+	f.Truncate(0)
+	f.WriteAt([]byte(who+"\n"), 0)
 }
 
 // passphrase reads the passphrase from DVPC_PASSPHRASE, --passphrase-file,

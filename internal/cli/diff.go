@@ -22,7 +22,7 @@ func runDiff(ctx context.Context, env *Env, a *args) error {
 	if from == "" {
 		return usagef("diff needs --from TIME (and optionally --to TIME, default now)")
 	}
-	return withVolume(ctx, env, a, func(v *volume.Volume) error {
+	return withReader(ctx, env, a, func(v *volume.Volume) error {
 		p, err := journal.CleanPath(a.arg(0, ""))
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/volume"
@@ -26,7 +27,7 @@ func runExport(ctx context.Context, env *Env, a *args) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return errors.E(errors.IO, dst, err)
 	}
-	return withVolume(ctx, env, a, func(v *volume.Volume) error {
+	return withReader(ctx, env, a, func(v *volume.Volume) error {
 		t, err := treeAt(ctx, env, v, at)
 		if err != nil {
 			return err
@@ -134,7 +135,7 @@ func runStatus(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(0, 0); err != nil {
 		return err
 	}
-	s, err := open(ctx, env, a.bool("offline"))
+	s, err := openReader(ctx, env, a.bool("offline"))
 	if err != nil {
 		return err
 	}
@@ -170,6 +171,8 @@ func runStatus(ctx context.Context, env *Env, a *args) error {
 	views := mirrorViews(ctx, s)
 	unsafe := unsafeChanges(s.set, s.cfg)
 	st["mirrors"], st["quorum"], st["unsafe_segments"] = views, s.set.Quorum(), unsafe
+	staged := stagedBytes(s.stageDir())
+	st["mounted"], st["staged_bytes"] = s.mounted, staged
 	if a.bool("json") {
 		return json.NewEncoder(env.Stdout).Encode(st)
 	}
@@ -177,7 +180,12 @@ func runStatus(ctx context.Context, env *Env, a *args) error {
 		s.cfg.VolumeName, s.cfg.Volume, s.cfg.DeviceName, s.cfg.Device, files, size(int64(bytes)), st["changes"], st["devices"], account)
 	fmt.Fprintf(env.Stdout, "mirrors %d; a change is safe once %d hold it, fully replicated once all do\n", len(views), s.set.Quorum())
 	printMirrorLines(env.Stdout, views)
+	if s.mounted != "" {
+		fmt.Fprintf(env.Stdout, "mounted %s\n", s.mounted)
+	}
 	switch {
+	case staged > 0:
+		fmt.Fprintf(env.Stdout, "NOT YET SAFE: %s of changes made in the mount are on this PC only; the mount sends them to the mirrors\n", size(staged))
 	case unsafe > 0:
 		fmt.Fprintf(env.Stdout, "NOT YET SAFE: %d journal segments of your changes are on this PC only, waiting for the mirrors\n", unsafe)
 	default:
@@ -192,4 +200,17 @@ func runStatus(ctx context.Context, env *Env, a *args) error {
 		}
 	}
 	return nil
+}
+
+// stagedBytes is the size of the stage in dir: changes made in a mount,
+// durable on this PC, not yet committed to the mirrors.
+func stagedBytes(dir string) int64 {
+	es, _ := os.ReadDir(dir)
+	var n int64
+	for _, e := range es {
+		if fi, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), ".log") {
+			n += fi.Size()
+		}
+	}
+	return n
 }

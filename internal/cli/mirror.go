@@ -132,11 +132,12 @@ func openS3(ctx context.Context, env *Env, m *configMirror, loc string) (blob.St
 // openSet opens the login's mirror set, with its outbox in the volume's
 // state folder.
 func openSet(ctx context.Context, env *Env, c *clientConfig) (*replica.Set, []blob.Store, error) {
-	return openSetWith(ctx, env, c, filepath.Join(stateDir(env, c.Volume), "outbox"))
+	return openSetWith(ctx, env, c, filepath.Join(stateDir(env, c.Volume), "outbox"), false)
 }
 
-// openSetWith opens the login's mirror set with the outbox given, or none.
-func openSetWith(ctx context.Context, env *Env, c *clientConfig, outbox string) (*replica.Set, []blob.Store, error) {
+// openSetWith opens the login's mirror set with the outbox given, or none;
+// shared when another process (a mount) owns the outbox.
+func openSetWith(ctx context.Context, env *Env, c *clientConfig, outbox string, shared bool) (*replica.Set, []blob.Store, error) {
 	var ms []replica.Mirror
 	var all []blob.Store
 	cms := c.mirrors()
@@ -150,7 +151,7 @@ func openSetWith(ctx context.Context, env *Env, c *clientConfig, outbox string) 
 		}
 		ms = append(ms, rm)
 	}
-	set, err := replica.New(ms, replica.Options{Quorum: c.Quorum, Outbox: outbox})
+	set, err := replica.New(ms, replica.Options{Quorum: c.Quorum, Outbox: outbox, Shared: shared})
 	return set, all, err
 }
 
@@ -575,7 +576,7 @@ func runMirrorRemove(ctx context.Context, env *Env, a *args) error {
 	}
 	others := *c
 	others.Mirrors, others.Quorum = rest, quorum
-	set, _, err := openSetWith(ctx, env, &others, "")
+	set, _, err := openSetWith(ctx, env, &others, "", false)
 	if err != nil {
 		return err
 	}

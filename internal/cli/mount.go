@@ -48,19 +48,32 @@ func runMount(ctx context.Context, env *Env, a *args) error {
 	if err != nil {
 		return err
 	}
-	// The mount only reads: it does not hold the volume's lock, so other
-	// commands on this PC go on working while it is mounted.
-	s.close()
+	// The mount writes this device's journal: it holds the volume's lock
+	// while it runs, and says so to the commands that find it taken.
+	defer s.close()
+	holdLock(s.lock, fmt.Sprintf("mount at %s (pid %d)", dir, os.Getpid()))
+	st := s.stage
+	if st == nil {
+		if st, err = s.vol.OpenStage(s.stageDir()); err != nil {
+			return err
+		}
+	}
+	work := filepath.Join(stateDir(env, c.Volume), "work")
+	os.RemoveAll(work) // spill files of a mount that died
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return errors.E(errors.IO, work, err)
+	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := mount.Mount(dir, s.vol, mount.Options{Log: log, Debug: debug})
+	srv, err := mount.Mount(dir, s.vol, mount.Options{Log: log, Debug: debug, Stage: st, Work: work})
 	if err != nil {
+		st.Close(ctx)
 		return errors.E(errors.IO, dir, errors.Str("cannot mount here: "+err.Error()+
 			" (is FUSE available: /dev/fuse, and fusermount3 when not root?)"))
 	}
 	if stale {
 		settle(dir)
 	}
-	fmt.Fprintf(env.Stdout, "Mounted volume %q at %s, read-only for now; %s/%s/at/TIME is the volume as it was at TIME (RFC 3339). 'dvpc unmount %s' or Ctrl-C ends it.\n",
+	fmt.Fprintf(env.Stdout, "Mounted volume %q at %s; %s/%s/at/TIME is the volume as it was at TIME (RFC 3339). 'dvpc unmount %s' or Ctrl-C ends it.\n",
 		c.VolumeName, dir, dir, mount.Control, dir)
 	done := make(chan struct{})
 	go follow(ctx, done, srv, c, log)
@@ -77,6 +90,14 @@ func runMount(ctx context.Context, env *Env, a *args) error {
 	}()
 	srv.Wait()
 	close(done)
+	// What the mount wrote goes to the mirrors now; what they do not take
+	// stays on this PC, and the next command or mount sends it.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
+	if err := srv.Close(fctx); err != nil {
+		fmt.Fprintf(env.Stderr, "dvpc: the changes made in the mount are kept on this PC until the mirrors take them: %s\n", message(err))
+	}
+	st.Close(fctx)
 	return nil
 }
 
@@ -84,8 +105,10 @@ func runMount(ctx context.Context, env *Env, a *args) error {
 // folder then answers "transport endpoint is not connected". It reports
 // whether it found one.
 func clearStale(dir string) bool {
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != syscall.ENOTCONN {
+	// statfs always asks the file system's process; a stat may be
+	// answered from the kernel's cache for a second after it died.
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != syscall.ENOTCONN {
 		return false
 	}
 	// A plain unmount first; a lazy one if files are still open in it.

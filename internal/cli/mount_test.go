@@ -1,7 +1,12 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
+	"io"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -56,15 +61,133 @@ func TestMountCommand(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(dir, "notes/today.txt")); err != nil || string(got) != "hello from the mount\n" {
 		t.Fatalf("read through the mount: %q, %v", got, err)
 	}
-	// The mount does not hold the volume: commands go on meanwhile.
-	if out := a.ok("ls", "/notes"); !strings.Contains(out, "today.txt") {
+	// Changes made in the mount.
+	if err := os.WriteFile(filepath.Join(dir, "notes/tomorrow.txt"), []byte("written in the mount\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "notes/today.txt"), filepath.Join(dir, "notes/yesterday.txt")); err != nil {
+		t.Fatal(err)
+	}
+	// Commands that read go on beside the mount; those that change the
+	// volume say where to make the change.
+	if out := a.ok("ls", "/"); !strings.Contains(out, "notes") {
 		t.Fatalf("ls while mounted: %s", out)
 	}
+	if out := a.ok("status"); !strings.Contains(out, "mounted at "+dir) {
+		t.Fatalf("status while mounted: %s", out)
+	}
+	a.fails(exitConflict, "mounted at "+dir, "mkdir", "/elsewhere")
 	a.ok("unmount", dir)
 	if code := <-exited; code != 0 {
 		t.Fatalf("dvpc mount exited %d after unmount", code)
 	}
 	a.fails(exitUsage, "nothing is mounted", "unmount", dir)
+	// Unmounted, the changes are on the mirror: this PC and another see them.
+	if out := a.ok("cat", "/notes/tomorrow.txt"); out != "written in the mount\n" {
+		t.Fatalf("cat after unmount: %q", out)
+	}
+	b := newPC(t)
+	b.ok("login", mirror)
+	if out := b.ok("ls", "/notes"); !strings.Contains(out, "tomorrow.txt") || !strings.Contains(out, "yesterday.txt") || strings.Contains(out, "today.txt") {
+		t.Fatalf("the other PC sees: %s", out)
+	}
+	if out := a.ok("status"); strings.Contains(out, "NOT YET SAFE") {
+		t.Fatalf("status after unmount: %s", out)
+	}
+}
+
+// mountProcess runs dvpc mount DIR for the PC a in a process of its own.
+func mountProcess(t *testing.T, a *pc, dir string) (*exec.Cmd, <-chan int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "mount", dir)
+	cmd.Env = []string{"DVPC_TEST_RUN_MAIN=1", "HOME=" + a.home, "DVPC_PASSPHRASE=" + a.env["DVPC_PASSPHRASE"], "DVPC_TEST_CHEAP_KDF=1"}
+	stderr := &bytes.Buffer{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The mount is up when it says so: until then, a dead mount at dir
+	// may still answer from the kernel's cache.
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	if !strings.HasPrefix(line, "Mounted") {
+		cmd.Wait()
+		t.Fatalf("dvpc mount: %q %s", line, stderr)
+	}
+	go io.Copy(io.Discard, stdout)
+	exited := make(chan int, 1)
+	go func() {
+		cmd.Wait()
+		if code := cmd.ProcessState.ExitCode(); code > 0 {
+			t.Logf("dvpc mount: %s", stderr)
+		}
+		exited <- cmd.ProcessState.ExitCode()
+	}()
+	t.Cleanup(func() {
+		syscall.Unmount(dir, syscall.MNT_DETACH)
+		cmd.Process.Kill()
+	})
+	return cmd, exited
+}
+
+// kill -9 of a mount after files were closed in it: the next mount cleans
+// up the dead one and shows them, and they reach the mirror.
+func TestMountCrash(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("mounting without fusermount needs root")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse")
+	}
+	mirror := filepath.Join(t.TempDir(), "m")
+	a := newPC(t)
+	a.ok("init", mirror)
+	dir := t.TempDir()
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	cmd, exited := mountProcess(t, a, dir)
+	waitMounted(t, dir, exited)
+	data := make([]byte, 5<<20)
+	rand.NewChaCha8([32]byte{7}).Read(data)
+	files := map[string][]byte{"big.bin": data, "docs/a.txt": []byte("closed before the kill\n")}
+	if err := os.Mkdir(filepath.Join(dir, "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Written, never closed: it may be lost, and must not harm the rest.
+	open, err := os.Create(filepath.Join(dir, "open.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open.Write([]byte("never closed"))
+	cmd.Process.Kill()
+	<-exited
+	open.Close()
+
+	// A process of its own, as a user's next mount is.
+	_, exited2 := mountProcess(t, a, dir)
+	waitMounted(t, dir, exited2)
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s after the crash: %d bytes, %v", name, len(got), err)
+		}
+	}
+	a.ok("unmount", dir)
+	if code := <-exited2; code != 0 {
+		t.Fatalf("dvpc mount exited %d", code)
+	}
+	b := newPC(t)
+	b.ok("login", mirror)
+	if out := b.ok("cat", "/docs/a.txt"); out != "closed before the kill\n" {
+		t.Fatalf("the other PC reads %q", out)
+	}
 }
 
 // A change saved on another PC shows in this PC's mount by itself, the

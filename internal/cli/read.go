@@ -99,7 +99,7 @@ func runLs(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(0, 1); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, a, func(v *volume.Volume) error {
+	return withReader(ctx, env, a, func(v *volume.Volume) error {
 		t, n, err := lookupAt(ctx, env, v, at, a.arg(0, "/"))
 		if err != nil {
 			return err
@@ -141,7 +141,7 @@ func runCat(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(1, 1); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, a, func(v *volume.Volume) error {
+	return withReader(ctx, env, a, func(v *volume.Volume) error {
 		_, n, err := lookupAt(ctx, env, v, at, a.arg(0, ""))
 		if err != nil {
 			return err
@@ -166,7 +166,7 @@ func runFind(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(0, 1); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, a, func(v *volume.Volume) error {
+	return withReader(ctx, env, a, func(v *volume.Volume) error {
 		t, n, err := lookupAt(ctx, env, v, at, a.arg(0, "/"))
 		if err != nil {
 			return err
@@ -190,7 +190,7 @@ func runHistory(ctx context.Context, env *Env, a *args) error {
 	if err := a.check(1, 1); err != nil {
 		return err
 	}
-	return withVolume(ctx, env, a, func(v *volume.Volume) error {
+	return withReader(ctx, env, a, func(v *volume.Volume) error {
 		vs, err := v.Versions(ctx, a.arg(0, ""))
 		if err != nil {
 			return err

@@ -54,6 +54,17 @@ func runImport(ctx context.Context, env *Env, a *args) error {
 	return nil
 }
 
+// withReader runs fn, which only reads, on the open volume: beside a
+// mount, if one holds it.
+func withReader(ctx context.Context, env *Env, a *args, fn func(v *volume.Volume) error) error {
+	s, err := openReader(ctx, env, a.bool("offline"))
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	return fn(s.vol)
+}
+
 // withVolume runs fn on the open volume.
 func withVolume(ctx context.Context, env *Env, a *args, fn func(v *volume.Volume) error) error {
 	s, err := open(ctx, env, a.bool("offline"))

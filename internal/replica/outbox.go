@@ -44,7 +44,7 @@ func (q queued) file() string {
 	return fmt.Sprintf("%016x-%s", q.seq, strings.ReplaceAll(q.name, "/", "+"))
 }
 
-func openOutbox(path string) (*outbox, error) {
+func openOutbox(path string, sweep bool) (*outbox, error) {
 	const op errors.Op = "replica.openOutbox"
 	for _, d := range []string{path, filepath.Join(path, "objects"), filepath.Join(path, "queue")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -58,7 +58,7 @@ func openOutbox(path string) (*outbox, error) {
 	o := &outbox{dir: path, objects: objs, queue: map[string][]queued{}, refs: map[string]int{}, local: map[string]bool{}}
 	// Spools of set writers that a crash interrupted hold nothing that
 	// waits: their objects were never acknowledged.
-	if stale, _ := filepath.Glob(filepath.Join(path, "spool-*.tmp")); len(stale) > 0 {
+	if stale, _ := filepath.Glob(filepath.Join(path, "spool-*.tmp")); sweep && len(stale) > 0 {
 		for _, f := range stale {
 			os.Remove(f)
 		}

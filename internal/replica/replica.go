@@ -39,6 +39,10 @@ type Options struct {
 	// Linger is how long a write, once safe, waits for the slower mirrors
 	// before queueing the object for them: 3 s if zero.
 	Linger time.Duration
+	// Shared says that another process of this PC owns the outbox: this
+	// set reads from it but leaves its spools alone, and must not write
+	// or drain.
+	Shared bool
 }
 
 // Set is a mirror set. It is a blob.Store, safe for concurrent use.
@@ -86,7 +90,7 @@ func New(mirrors []Mirror, o Options) (*Set, error) {
 		s.members = append(s.members, newMember(m))
 	}
 	if o.Outbox != "" {
-		out, err := openOutbox(o.Outbox)
+		out, err := openOutbox(o.Outbox, !o.Shared)
 		if err != nil {
 			return nil, err
 		}

@@ -68,7 +68,7 @@ func (v *Volume) loadState() bool {
 func (v *Volume) saveState() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.stateDir == "" || !v.dirty {
+	if v.stateDir == "" || !v.dirty || v.noSave {
 		return nil
 	}
 	b := dvpc.AppendHeader(nil, dvpc.KindLocal)

@@ -30,6 +30,7 @@ import (
 type Options struct {
 	StateDir string           // local state of this volume on this PC; "" keeps none
 	Offline  bool             // do not read the mirror on open: use what this PC knows
+	NoSave   bool             // read the local state but never write it: another process owns it
 	Now      func() time.Time // the clock; time.Now if nil
 }
 
@@ -43,6 +44,7 @@ type Volume struct {
 	me       Identity
 	now      func() time.Time
 	stateDir string
+	noSave   bool
 
 	mu      sync.Mutex
 	gens    map[uint32]*generation // the key generations this device holds
@@ -93,6 +95,7 @@ func Open(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key, me Ide
 		me:       me,
 		now:      o.Now,
 		stateDir: o.StateDir,
+		noSave:   o.NoSave,
 		devices:  map[dvpc.DeviceID]*Device{},
 		revoked:  map[dvpc.DeviceID]*Revocation{},
 		refused:  map[dvpc.DeviceID]error{},
@@ -130,6 +133,15 @@ func (v *Volume) Me() Identity { return v.me }
 // sign, are errors naming the object.
 func (v *Volume) Sync(ctx context.Context) error {
 	const op errors.Op = "volume.Sync"
+	// A stage's Flush writes this device's segments: reading the journal
+	// while it does would read them twice.
+	v.mu.Lock()
+	s := v.stage
+	v.mu.Unlock()
+	if s != nil {
+		s.flushMu.Lock()
+		defer s.flushMu.Unlock()
+	}
 	// Records sealed under a generation this device lacks wait for its key
 	// share, which only a device of the volume that is not revoked can
 	// sign; after the shares, every record must open.
