@@ -149,8 +149,8 @@ type session struct {
 	// mounted says who holds the volume when this session reads beside
 	// a mount ("" otherwise).
 	mounted string
-	synced bool // the command brought the mirrors in sync itself
-	report bool // the command reports on the mirrors: it mends none of them on its way out
+	synced  bool // the command brought the mirrors in sync itself
+	report  bool // the command reports on the mirrors: it mends none of them on its way out
 }
 
 // close delivers what waits for the mirrors, says what is not yet safe,
