@@ -39,16 +39,30 @@ type dirty struct {
 	opens   int
 
 	mu      sync.Mutex
-	base    *volume.Node       // the version its unwritten bytes come from; nil if none
-	size    int64              // its size now
-	limit   int64              // bytes of base that still show (a truncation hides the rest)
-	mode    uint32             // permission bits
-	mtime   int64              // modification time, ns
-	spill   *os.File           // sealed blocks, at block index × slot; nil until the first
-	key     *seal.Key          // the spill's key
-	blocks  map[int64]bool     // blocks in the spill
-	changed bool               // differs from baseVer
-	buf     [slot + block]byte // scratch: a sealed slot and a plaintext block
+	base    *volume.Node   // the version its unwritten bytes come from; nil if none
+	size    int64          // its size now
+	limit   int64          // bytes of base that still show (a truncation hides the rest)
+	mode    uint32         // permission bits
+	mtime   int64          // modification time, ns
+	spill   *os.File       // sealed blocks, at block index × slot; nil until the first
+	key     *seal.Key      // the spill's key
+	blocks  map[int64]bool // blocks in the spill
+	changed bool           // differs from baseVer
+	buf     []byte         // scratch: a sealed slot and a plaintext block, made when first needed
+
+	// While an empty file is written front to back (cp, tar, a save),
+	// what is written is cut into chunks and stored as it comes: no
+	// spill, and close() has only the last chunk left to store. Any other
+	// change ends the stream: what it stored becomes the base.
+	stream bool
+	sdone  int64  // bytes cut into chunks
+	pend   []byte // bytes written after them, not yet cut
+	// The cut chunks are stored (sealed) in parallel, each by a goroutine
+	// of its own: swg counts them; srefs and serr are under smu.
+	swg   sync.WaitGroup
+	smu   sync.Mutex
+	srefs []journal.ChunkRef // chunks cut, in order; filled in as stored
+	serr  error
 }
 
 func newDirty(f *fsys, p string, n *volume.Node, ver journal.Version) *dirty {
@@ -56,7 +70,93 @@ func newDirty(f *fsys, p string, n *volume.Node, ver journal.Version) *dirty {
 	if n != nil {
 		d.size, d.limit, d.mode, d.mtime = int64(n.Size), int64(n.Size), n.Mode, n.MTime
 	}
+	d.stream = d.size == 0
 	return d
+}
+
+// scratch returns the scratch buffer; d.mu is held.
+func (d *dirty) scratch() []byte {
+	if d.buf == nil {
+		d.buf = make([]byte, slot+block)
+	}
+	return d.buf
+}
+
+// streamWrite appends p to the stream, storing each chunk that is
+// complete; d.mu is held.
+func (d *dirty) streamWrite(p []byte) error {
+	max := d.fs.vol.MaxChunk()
+	d.pend = append(d.pend, p...) // grows to a chunk and a write at most
+	d.size += int64(len(p))
+	for len(d.pend) >= max {
+		if err := d.cutPending(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cutPending cuts the first chunk of the pending bytes and starts storing
+// it; d.mu is held. The chunks are sealed on all cores at once: a single
+// writer (cp) keeps one core busy with the kernel's copying alone.
+func (d *dirty) cutPending() error {
+	n := d.fs.vol.Cut(d.pend)
+	data := make([]byte, n)
+	copy(data, d.pend)
+	d.sdone += int64(n)
+	d.pend = append(d.pend[:0], d.pend[n:]...)
+	d.smu.Lock()
+	err := d.serr
+	i := len(d.srefs)
+	d.srefs = append(d.srefs, journal.ChunkRef{})
+	d.smu.Unlock()
+	if err != nil {
+		return err
+	}
+	d.fs.sealers <- struct{}{}
+	d.swg.Add(1)
+	go func() {
+		defer d.swg.Done()
+		ref, err := d.fs.stage.StoreChunk(data)
+		<-d.fs.sealers
+		d.smu.Lock()
+		defer d.smu.Unlock()
+		d.srefs[i] = ref
+		if err != nil && d.serr == nil {
+			d.serr = err
+		}
+	}()
+	return nil
+}
+
+// stored waits for the chunks being stored and returns them all.
+func (d *dirty) stored() ([]journal.ChunkRef, error) {
+	d.swg.Wait()
+	d.smu.Lock()
+	defer d.smu.Unlock()
+	return d.srefs, d.serr
+}
+
+// endStream makes what the stream stored the base, and its pending bytes
+// spilled blocks; d.mu is held.
+func (d *dirty) endStream(ctx context.Context) error {
+	if !d.stream {
+		return nil
+	}
+	refs, err := d.stored()
+	if err != nil {
+		return err
+	}
+	d.stream = false
+	pend := d.pend
+	d.pend = nil
+	d.base = &volume.Node{Path: d.path, Change: volume.Change{Device: d.fs.vol.Me().ID,
+		Entry: &journal.Entry{Op: journal.Put, Path: d.path, Size: uint64(d.sdone), Chunks: refs}}}
+	d.size, d.limit = d.sdone, d.sdone
+	if len(pend) == 0 {
+		return nil
+	}
+	return d.writeLocked(ctx, pend, d.sdone)
 }
 
 // fill sets in out what the file is now: size, mode, time.
@@ -111,7 +211,7 @@ func blockAD(k int64) []byte { return binary.BigEndian.AppendUint64([]byte("dvpc
 func (d *dirty) load(ctx context.Context, k int64, p []byte) error {
 	clear(p)
 	if d.blocks[k] {
-		sealed := d.buf[:slot]
+		sealed := d.scratch()[:slot]
 		if _, err := d.spill.ReadAt(sealed, k*slot); err != nil {
 			return errors.E(errors.IO, errors.Str("the spill file of a file being written: "+err.Error()))
 		}
@@ -147,7 +247,7 @@ func (d *dirty) store(k int64, p []byte) error {
 		rand.Read(raw[:])
 		d.spill, d.key = f, seal.NewKey(raw)
 	}
-	sealed := d.key.Seal(d.buf[:0], p[:block], blockAD(k))
+	sealed := d.key.Seal(d.scratch()[:0], p[:block], blockAD(k))
 	if _, err := d.spill.WriteAt(sealed, k*slot); err != nil {
 		return errors.E(errors.IO, errors.Str("the spill file of a file being written: "+err.Error()))
 	}
@@ -170,6 +270,9 @@ func tempFile(dir string) (*os.File, error) {
 func (d *dirty) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.endStream(ctx); err != nil {
+		return 0, err
+	}
 	return d.readLocked(ctx, p, off)
 }
 
@@ -178,7 +281,7 @@ func (d *dirty) readLocked(ctx context.Context, p []byte, off int64) (int, error
 		return 0, io.EOF
 	}
 	end := min(off+int64(len(p)), d.size)
-	b := d.buf[slot:]
+	b := d.scratch()[slot:]
 	n := 0
 	for pos := off; pos < end; {
 		k := pos / block
@@ -210,8 +313,21 @@ func (d *dirty) readLocked(ctx context.Context, p []byte, off int64) (int, error
 func (d *dirty) WriteAt(ctx context.Context, p []byte, off int64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.mtime = d.fs.now().UnixNano()
+	d.changed = true
+	if d.stream && off == d.size {
+		return d.streamWrite(p)
+	}
+	if err := d.endStream(ctx); err != nil {
+		return err
+	}
+	return d.writeLocked(ctx, p, off)
+}
+
+// writeLocked writes p at off through the spill; d.mu is held.
+func (d *dirty) writeLocked(ctx context.Context, p []byte, off int64) error {
 	end := off + int64(len(p))
-	b := d.buf[slot:]
+	b := d.scratch()[slot:]
 	for pos := off; pos < end; {
 		k := pos / block
 		lo := pos - k*block
@@ -232,8 +348,6 @@ func (d *dirty) WriteAt(ctx context.Context, p []byte, off int64) error {
 		d.limit = min(d.limit, d.size) // what lies past the old end reads as written or zero
 		d.size = end
 	}
-	d.mtime = d.fs.now().UnixNano()
-	d.changed = true
 	return nil
 }
 
@@ -248,10 +362,23 @@ func (d *dirty) truncateLocked(ctx context.Context, size int64) error {
 	if size == d.size {
 		return nil
 	}
+	if size == 0 {
+		// Empty again: a new stream.
+		d.stored()
+		d.serr = nil
+		d.base, d.size, d.limit, d.changed = nil, 0, 0, true
+		clear(d.blocks)
+		d.stream, d.srefs, d.sdone, d.pend = true, nil, 0, d.pend[:0]
+		d.mtime = d.fs.now().UnixNano()
+		return nil
+	}
+	if err := d.endStream(ctx); err != nil {
+		return err
+	}
 	if size < d.size {
 		// The bytes past size must read as zero if the file grows again.
 		if k := size / block; size%block != 0 && d.blocks[k] {
-			b := d.buf[slot:]
+			b := d.scratch()[slot:]
 			if err := d.load(ctx, k, b); err != nil {
 				return err
 			}
@@ -314,6 +441,18 @@ func (d *dirty) commit(ctx context.Context) error {
 	}
 	f := d.fs
 	v := f.vol
+	if d.stream {
+		for len(d.pend) > 0 {
+			if err := d.cutPending(); err != nil {
+				return err
+			}
+		}
+		refs, err := d.stored()
+		if err != nil {
+			return err
+		}
+		return d.add(refs)
+	}
 	// Where each chunk of the base starts.
 	type span struct {
 		i        int
@@ -367,6 +506,12 @@ func (d *dirty) commit(ctx context.Context) error {
 		pos += int64(n)
 		buf = append(buf[:0], buf[n:]...)
 	}
+	return d.add(refs)
+}
+
+// add stages the new version, made of refs; d.mu is held.
+func (d *dirty) add(refs []journal.ChunkRef) error {
+	f := d.fs
 	f.tmu.Lock()
 	defer f.tmu.Unlock()
 	f.dmu.Lock()
@@ -381,12 +526,13 @@ func (d *dirty) commit(ctx context.Context) error {
 		return err
 	}
 	// The new version is the base from now on: the spill starts over.
-	n := &volume.Node{Path: p, Change: volume.Change{Device: v.Me().ID, Entry: &es[0]}}
+	n := &volume.Node{Path: p, Change: volume.Change{Device: f.vol.Me().ID, Entry: &es[0]}}
 	f.dmu.Lock()
 	d.baseVer = n.Version()
 	f.dmu.Unlock()
 	d.base, d.limit, d.changed = n, d.size, false
 	clear(d.blocks)
+	d.stream, d.srefs, d.sdone, d.pend = false, nil, 0, nil
 	return nil
 }
 

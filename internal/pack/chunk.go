@@ -89,6 +89,21 @@ func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
 	return dst
 }
 
+// SealPlain is Seal without compression: a write someone waits for (the
+// mount's stage) pays only for the cipher, and the chunk is compressed
+// later, in the background, when it goes into a pack.
+func (c *Codec) SealPlain(dst []byte, id dvpc.ChunkID, data []byte) []byte {
+	bp, _ := c.z.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	body := append(append((*bp)[:0], compNone), data...)
+	dst = c.keys.Data.Seal(dst, body, chunkAD(id))
+	*bp = body
+	c.z.bufs.Put(bp)
+	return dst
+}
+
 // Open verifies and opens a sealed chunk, appending its plaintext to dst.
 // It decrypts in place: sealed is overwritten.
 func (c *Codec) Open(dst []byte, id dvpc.ChunkID, sealed []byte) ([]byte, error) {

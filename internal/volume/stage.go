@@ -305,7 +305,8 @@ func (s *Stage) StoreChunk(data []byte) (journal.ChunkRef, error) {
 	}
 	g := v.newest()
 	bp := sealBufs.Get().(*[]byte)
-	sealed := g.codec.Seal((*bp)[:0], id, data)
+	// Someone waits for this write: it is compressed later, by Flush.
+	sealed := g.codec.SealPlain((*bp)[:0], id, data)
 	defer func() { *bp = sealed; sealBufs.Put(bp) }()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -444,7 +445,19 @@ func (s *Stage) commit(ctx context.Context, l *stageLog) error {
 			if _, ok := v.index.Lookup(r.id); ok {
 				return nil
 			}
-			if cerr = w.storeSealed(r.id, r.gen, r.sealed, r.size); cerr != nil {
+			// The stage holds chunks uncompressed: compress what pays
+			// now, in the background of the writes.
+			codec, err := v.codecFor(r.gen)
+			if err != nil {
+				cerr = err
+				return err
+			}
+			plain, err := codec.Open(nil, r.id, r.sealed)
+			if err != nil {
+				cerr = errors.E(errors.Corrupt, errors.Str("a chunk of the local write log "+stageName(l.seq)), err)
+				return cerr
+			}
+			if cerr = w.storeSealed(r.id, r.gen, codec.Seal(r.sealed[:0], r.id, plain), r.size); cerr != nil {
 				return cerr
 			}
 		case stageEntries:

@@ -65,18 +65,28 @@ func (v *Volume) loadState() bool {
 
 // saveState writes the local state if it changed: to a temporary file,
 // synced, then renamed over the old one.
+//
+// Only the encoding holds v.mu: the sealing and the disk do not hold up
+// the changes a mount stages meanwhile.
 func (v *Volume) saveState() error {
+	v.saveMu.Lock()
+	defer v.saveMu.Unlock()
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	if v.stateDir == "" || !v.dirty || v.noSave {
+		v.mu.Unlock()
 		return nil
 	}
+	body := v.encodeState()
+	v.dirty = false
+	v.mu.Unlock()
 	b := dvpc.AppendHeader(nil, dvpc.KindLocal)
-	b = v.keys.Local.Seal(b, v.encodeState(), v.stateAD())
+	b = v.keys.Local.Seal(b, body, v.stateAD())
 	if err := writeFileAtomic(filepath.Join(v.stateDir, stateFile), b); err != nil {
+		v.mu.Lock()
+		v.dirty = true
+		v.mu.Unlock()
 		return errors.E(errors.Op("volume.saveState"), errors.IO, err)
 	}
-	v.dirty = false
 	return nil
 }
 

@@ -46,6 +46,8 @@ type Volume struct {
 	stateDir string
 	noSave   bool
 
+	saveMu sync.Mutex // one saveState at a time
+
 	mu      sync.Mutex
 	gens    map[uint32]*generation // the key generations this device holds
 	top     uint32                 // the newest of them
