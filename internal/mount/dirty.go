@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -213,7 +214,7 @@ func (d *dirty) load(ctx context.Context, k int64, p []byte) error {
 	if d.blocks[k] {
 		sealed := d.scratch()[:slot]
 		if _, err := d.spill.ReadAt(sealed, k*slot); err != nil {
-			return errors.E(errors.IO, errors.Str("the spill file of a file being written: "+err.Error()))
+			return errors.E(errors.IO, fmt.Errorf("the spill file of a file being written: %w", err))
 		}
 		plain, err := d.key.Open(p[:0], sealed, blockAD(k))
 		if err != nil {
@@ -249,7 +250,7 @@ func (d *dirty) store(k int64, p []byte) error {
 	}
 	sealed := d.key.Seal(d.scratch()[:0], p[:block], blockAD(k))
 	if _, err := d.spill.WriteAt(sealed, k*slot); err != nil {
-		return errors.E(errors.IO, errors.Str("the spill file of a file being written: "+err.Error()))
+		return errors.E(errors.IO, fmt.Errorf("the spill file of a file being written: %w", err))
 	}
 	d.blocks[k] = true
 	return nil

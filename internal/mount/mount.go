@@ -464,8 +464,9 @@ func (d *dirNode) childPath(name string) (string, syscall.Errno) {
 // program sees.
 func (f *fsys) fail(what, p string, err error) syscall.Errno {
 	f.log.Error("dvpc mount: cannot "+what, "file", p, "err", err)
-	if errno, ok := err.(syscall.Errno); ok {
-		return errno
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno // ENOSPC, EDQUOT, EROFS of this PC's disk
 	}
 	if os.IsNotExist(err) {
 		return syscall.ENOENT

@@ -4,18 +4,23 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/blob/faulty"
 	"github.com/dvpc/dvpc/internal/blob/mem"
+	derrors "github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/mount"
 	"github.com/dvpc/dvpc/internal/volume"
 )
@@ -32,6 +37,12 @@ type rw struct {
 // one). The test's cleanup unmounts it and flushes the stage.
 func mountRW(t *testing.T, v *volume.Volume, stageDir string) *rw {
 	t.Helper()
+	return mountRWIn(t, v, stageDir, t.TempDir())
+}
+
+// mountRWIn is mountRW with the spill files in work.
+func mountRWIn(t *testing.T, v *volume.Volume, stageDir, work string) *rw {
+	t.Helper()
 	if stageDir == "" {
 		stageDir = filepath.Join(t.TempDir(), "stage")
 	}
@@ -41,7 +52,7 @@ func mountRW(t *testing.T, v *volume.Volume, stageDir string) *rw {
 	}
 	log := &syncBuffer{}
 	dir := t.TempDir()
-	m, err := mount.Mount(dir, v, mount.Options{Log: slog.New(slog.NewTextHandler(log, nil)), Stage: s, Work: t.TempDir(), FlushEvery: time.Hour})
+	m, err := mount.Mount(dir, v, mount.Options{Log: slog.New(slog.NewTextHandler(log, nil)), Stage: s, Work: work, FlushEvery: time.Hour})
 	if err != nil {
 		t.Fatalf("mount: %v", err)
 	}
@@ -319,4 +330,150 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// offline cuts a device off its mirror: every call fails as unreachable.
+func offline(s *faulty.Store) {
+	for _, m := range []faulty.Method{faulty.Put, faulty.Get, faulty.Stat, faulty.List} {
+		s.FailPrefix(m, "", derrors.E(derrors.Unavailable, derrors.Str("offline (test)")))
+	}
+}
+
+// TestMountTwoDevices: two PCs with the volume mounted; one goes offline
+// and both change the same file. Offline, its mount works and its changes
+// wait; back online, both mounts show one tree, with the file's other
+// version as a conflict copy named after the device that wrote it.
+func TestMountTwoDevices(t *testing.T) {
+	canMount(t)
+	ctx := context.Background()
+	shared := mem.New()
+	tv := volume.NewTest(t, shared, "laptop", nil)
+	put(t, tv.Volume, "/doc.txt", []byte("first\n"))
+	plane := faulty.New(shared) // the laptop's way to the mirror
+	// The laptop's clock is a minute slow: its edit is the earlier one.
+	slow := func() time.Time { return time.Now().Add(-time.Minute) }
+	laptop, err := volume.Open(ctx, plane, tv.Cfg, tv.Key, tv.Me(), volume.Options{StateDir: t.TempDir(), Now: slow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desktop := volume.OpenTest(t, shared, tv.Cfg, tv.Key, "desktop", nil)
+	a, b := mountRW(t, laptop, ""), mountRW(t, desktop, "")
+	mustRead(t, b.path("doc.txt"), []byte("first\n"))
+
+	offline(plane)
+	mustWrite(t, a.path("doc.txt"), []byte("edited on the plane\n"))
+	mustWrite(t, a.path("plane.txt"), []byte("written offline\n"))
+	if err := a.m.Flush(ctx); err == nil {
+		t.Fatal("the flush of an offline PC succeeded")
+	}
+	if err := a.m.Refresh(ctx); err == nil {
+		t.Fatal("the refresh of an offline PC succeeded")
+	}
+	mustRead(t, a.path("doc.txt"), []byte("edited on the plane\n")) // the mount goes on
+	mustWrite(t, b.path("doc.txt"), []byte("edited at the office\n"))
+	if err := b.m.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	plane.Reset() // the net is back
+	for _, r := range []*rw{a, b, a} {
+		if err := r.m.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.m.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The kernel keeps what it looked up for a second: ask after it.
+	waitFor(t, "one tree on both", func() bool { return equal(names(t, a.dir), names(t, b.dir)) && len(names(t, a.dir)) == 3 })
+	// The later change of the two goes to the copy, named after its
+	// device: here the desktop's.
+	got := names(t, a.dir)
+	var conflict string
+	for _, n := range got {
+		if strings.HasPrefix(n, "doc (conflict desktop ") && strings.HasSuffix(n, ").txt") {
+			conflict = n
+		}
+	}
+	if conflict == "" {
+		t.Fatalf("no conflict copy named after the desktop: %v", got)
+	}
+	for _, r := range []*rw{a, b} {
+		mustRead(t, r.path("doc.txt"), []byte("edited on the plane\n"))
+		mustRead(t, r.path(conflict), []byte("edited at the office\n"))
+		mustRead(t, r.path("plane.txt"), []byte("written offline\n"))
+	}
+}
+
+// smallDisk mounts a tmpfs of the given size at a new folder, or skips the
+// test where that is not allowed.
+func smallDisk(t *testing.T, size string) string {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// TestMountDiskFull: when this PC's disk is full, writes fail with
+// ENOSPC; what was closed before reads back whole; once the stage has
+// gone to the mirror and freed its room, writing works again.
+func TestMountDiskFull(t *testing.T) {
+	canMount(t)
+	ctx := context.Background()
+	root := mem.New()
+	tv := volume.NewTest(t, root, "pc", nil)
+	disk := smallDisk(t, "12m")
+	os.Mkdir(filepath.Join(disk, "work"), 0o700)
+	r := mountRWIn(t, tv.Volume, filepath.Join(disk, "stage"), filepath.Join(disk, "work"))
+	rnd := rand.NewChaCha8([32]byte{9})
+	var kept [][]byte
+	var full error
+	for i := 0; i < 40 && full == nil; i++ {
+		data := make([]byte, 1<<20)
+		rnd.Read(data)
+		f, err := os.Create(r.path(fmt.Sprintf("f%d", i)))
+		if err != nil {
+			full = err
+			break
+		}
+		_, werr := f.Write(data)
+		cerr := f.Close()
+		switch {
+		case werr != nil:
+			full = werr
+		case cerr != nil:
+			full = cerr
+		default:
+			kept = append(kept, data)
+		}
+	}
+	if !errors.Is(full, syscall.ENOSPC) {
+		t.Fatalf("writing 40 MiB onto a 12 MiB disk: %v, want ENOSPC", full)
+	}
+	if len(kept) < 4 {
+		t.Fatalf("only %d files fit", len(kept))
+	}
+	for i, want := range kept {
+		mustRead(t, r.path(fmt.Sprintf("f%d", i)), want)
+	}
+	// The stage goes to the mirror: room again.
+	if err := r.m.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, r.path("after.txt"), []byte("there is room again"))
+	mustRead(t, r.path("after.txt"), []byte("there is room again"))
+	if err := r.m.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other := volume.OpenTest(t, root, tv.Cfg, tv.Key, "other", nil)
+	for i, want := range kept {
+		if got := readVolume(t, other, fmt.Sprintf("/f%d", i)); !bytes.Equal(got, want) {
+			t.Fatalf("f%d reads back different on the other device", i)
+		}
+	}
+	if !strings.Contains(r.log.String(), "no space left") {
+		t.Errorf("the log does not say the disk is full: %s", r.log.String())
+	}
 }

@@ -287,7 +287,7 @@ func (s *Stage) appendRecord(body func(b []byte, off int64) []byte) (*stageLog, 
 	s.buf = b
 	if _, err := l.f.WriteAt(b, l.size); err != nil {
 		// What was written of it is overwritten by the next record.
-		return nil, 0, errors.E(errors.IO, errors.Str("the local write log: "+err.Error()))
+		return nil, 0, errors.E(errors.IO, fmt.Errorf("the local write log: %w", err))
 	}
 	off := l.size + 8
 	l.size += int64(len(b))
@@ -369,7 +369,7 @@ func (s *Stage) Sync() error {
 		return nil
 	}
 	if err := l.f.Sync(); err != nil {
-		return errors.E(errors.IO, errors.Str("the local write log: "+err.Error()))
+		return errors.E(errors.IO, fmt.Errorf("the local write log: %w", err))
 	}
 	return nil
 }
@@ -392,7 +392,7 @@ func (s *Stage) readChunk(dst []byte, id dvpc.ChunkID) ([]byte, bool, error) {
 	}
 	sealed := make([]byte, c.n)
 	if _, err := c.log.f.ReadAt(sealed, c.off); err != nil {
-		return dst, true, errors.E(errors.IO, errors.Str("the local write log: "+err.Error()))
+		return dst, true, errors.E(errors.IO, fmt.Errorf("the local write log: %w", err))
 	}
 	codec, err := s.v.codecFor(c.gen)
 	if err != nil {
