@@ -50,9 +50,23 @@ type Options struct {
 	// being written; required with Stage.
 	Work string
 	// FlushEvery is how often the stage is committed to the mirrors while
-	// it holds changes; 1 s if zero.
+	// it holds changes and nothing asked sooner; 1 s if zero. A change
+	// asks for a flush at once (after a pause of flushGather that gathers
+	// a burst), at most one every flushGap.
 	FlushEvery time.Duration
+	// ManualFlush leaves the flush to Flush and the period: changes do not
+	// ask for one (tests that look at the mirror between).
+	ManualFlush bool
 }
+
+// flushGather is how long a flush that a change asked for waits for more
+// changes; flushGap is the least time between two flushes. A save shows
+// on another PC in about flushGather plus a round trip, and a burst of
+// changes (tar x) makes a few segments a second, not one per file.
+const (
+	flushGather = 50 * time.Millisecond
+	flushGap    = 250 * time.Millisecond
+)
 
 // Control is the name of the folder at the root that holds time travel.
 const Control = ".dvpc"
@@ -113,7 +127,7 @@ func Mount(dir string, v *volume.Volume, o Options) (*Mounted, error) {
 	}
 	f := &fsys{vol: v, log: o.Log, uid: uint32(os.Getuid()), gid: uint32(os.Getgid()), at: map[string]*volume.Tree{},
 		stage: o.Stage, work: o.Work, now: time.Now, dirty: map[string]*dirty{}, inos: map[string]uint64{},
-		sealers: make(chan struct{}, runtime.GOMAXPROCS(0))}
+		sealers: make(chan struct{}, runtime.GOMAXPROCS(0)), kick: make(chan struct{}, 1)}
 	f.cur = v.Tree()
 	root := &dirNode{fs: f, path: "/", top: true}
 	f.root = root.EmbeddedInode()
@@ -139,27 +153,41 @@ func Mount(dir string, v *volume.Volume, o Options) (*Mounted, error) {
 	m := &Mounted{Server: srv, fs: f}
 	if f.stage != nil {
 		m.stop, m.flushed = make(chan struct{}), make(chan struct{})
-		go m.flushLoop(o.FlushEvery)
+		go m.flushLoop(o.FlushEvery, o.ManualFlush)
 	}
 	return m, nil
 }
 
-// flushLoop commits the stage to the mirrors every period while it holds
-// changes.
-func (m *Mounted) flushLoop(every time.Duration) {
+// flushLoop commits the stage to the mirrors when a change asks for it,
+// and every period while it holds changes. With manual set, only the
+// period does (tests flush by hand).
+func (m *Mounted) flushLoop(every time.Duration, manual bool) {
 	defer close(m.flushed)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	kick := m.fs.kick
+	if manual {
+		kick = nil
+	}
 	var last string
+	var lastFlush time.Time
 	for {
 		select {
 		case <-m.stop:
 			return
 		case <-t.C:
+		case <-kick:
+			wait := max(flushGather, flushGap-time.Since(lastFlush))
+			select {
+			case <-m.stop:
+				return
+			case <-time.After(wait):
+			}
 		}
 		if m.fs.stage.Pending() == 0 && !m.fs.stage.HasChunks() {
 			continue
 		}
+		lastFlush = time.Now()
 		err := m.Flush(context.Background())
 		switch {
 		case err != nil && err.Error() != last:
@@ -197,6 +225,7 @@ type fsys struct {
 	now      func() time.Time
 	root     *fs.Inode
 	sealers  chan struct{} // bounds the chunks being sealed at once
+	kick     chan struct{} // a change asks for a flush
 
 	// tmu guards cur, the current tree: the stage changes it in place.
 	tmu sync.RWMutex
@@ -231,6 +260,10 @@ func (f *fsys) list(p string) []*volume.Node {
 func (f *fsys) add(entries ...journal.Entry) ([]journal.Entry, error) {
 	es, err := f.stage.Add(entries...)
 	f.cur = f.vol.Tree()
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
 	return es, err
 }
 

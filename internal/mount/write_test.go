@@ -52,7 +52,7 @@ func mountRWIn(t *testing.T, v *volume.Volume, stageDir, work string) *rw {
 	}
 	log := &syncBuffer{}
 	dir := t.TempDir()
-	m, err := mount.Mount(dir, v, mount.Options{Log: slog.New(slog.NewTextHandler(log, nil)), Stage: s, Work: work, FlushEvery: time.Hour})
+	m, err := mount.Mount(dir, v, mount.Options{Log: slog.New(slog.NewTextHandler(log, nil)), Stage: s, Work: work, FlushEvery: time.Hour, ManualFlush: true})
 	if err != nil {
 		t.Fatalf("mount: %v", err)
 	}
