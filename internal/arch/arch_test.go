@@ -34,8 +34,9 @@ var allowed = map[string][]string{
 	"internal/server":        {"internal/blob", "internal/blob/dir", "internal/dvpc", "internal/errors", "internal/keys", "internal/server/meta", "internal/totp"},
 	"internal/remote":        {"internal/blob", "internal/errors"},
 	"internal/replica":       {"internal/blob", "internal/blob/dir", "internal/errors"},
+	"internal/cache":         {"internal/dvpc", "internal/errors"},
 	"internal/mount":         {"internal/errors", "internal/journal", "internal/seal", "internal/volume"},
-	"internal/cli":           {"internal/blob", "internal/blob/dir", "internal/blob/s3", "internal/mount", "internal/replica", "internal/remote", "internal/server", "internal/totp", "internal/chunk", "internal/dvpc", "internal/errors", "internal/journal", "internal/keys", "internal/volume"},
+	"internal/cli":           {"internal/blob", "internal/cache", "internal/blob/dir", "internal/blob/s3", "internal/mount", "internal/replica", "internal/remote", "internal/server", "internal/totp", "internal/chunk", "internal/dvpc", "internal/errors", "internal/journal", "internal/keys", "internal/volume"},
 	"internal/arch":          {},
 	"cmd/dvpc":               {"internal/cli"},
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/blob/dir"
+	"github.com/dvpc/dvpc/internal/cache"
 	"github.com/dvpc/dvpc/internal/chunk"
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -51,6 +52,9 @@ type clientConfig struct {
 	Mirrors        []configMirror `json:"mirrors,omitempty"`
 	Quorum         int            `json:"quorum,omitempty"`
 	MirrorsVersion uint64         `json:"mirrors_version,omitempty"`
+	// CacheSize bounds this PC's cache of the volume's chunks (0: a
+	// tenth of the disk); 'dvpc mount --cache-size' sets it.
+	CacheSize int64 `json:"cache_size,omitempty"`
 }
 
 func xdgDir(env *Env, key, fallback string) string {
@@ -146,6 +150,7 @@ type session struct {
 	vol    *volume.Volume
 	lock   *os.File
 	stage  *volume.Stage // a mount's leftover changes that could not be committed yet, if any
+	cache  *cache.Cache  // this PC's sealed chunks; nil if it could not be opened
 	// mounted says who holds the volume when this session reads beside
 	// a mount ("" otherwise).
 	mounted string
@@ -273,6 +278,12 @@ func openMode(ctx context.Context, env *Env, offline, reader bool) (*session, er
 		fmt.Fprintf(env.Stderr, "dvpc: ignoring %s: someone who holds a volume key (a stolen PC?) planted it; revoke that device, then remove it with 'dvpc check --remove-forged'\n", message(err))
 	}
 	s := &session{ctx: ctx, env: env, set: set, stores: stores, cfg: c, vol: v, lock: lock, mounted: mounted}
+	if cc, err := openCache(env, c); err == nil {
+		s.cache = cc
+		v.SetCache(cc)
+	} else {
+		fmt.Fprintf(env.Stderr, "dvpc: warning: working without this PC's cache: %s\n", message(err))
+	}
 	if beside {
 		s.synced = true // the mount delivers what waits
 		return s, nil

@@ -173,6 +173,19 @@ func runStatus(ctx context.Context, env *Env, a *args) error {
 	st["mirrors"], st["quorum"], st["unsafe_segments"] = views, s.set.Quorum(), unsafe
 	staged := stagedBytes(s.stageDir())
 	st["mounted"], st["staged_bytes"] = s.mounted, staged
+	pins, _ := s.vol.Pins()
+	pinned, _ := volume.Pinned(s.vol.Tree(), pins)
+	var pinnedBytes int64
+	for _, n := range pinned {
+		pinnedBytes += int64(n.Size)
+	}
+	cacheLine := "cache   none (it could not be opened)\n"
+	if s.cache != nil {
+		st["cache_used"], st["cache_limit"] = s.cache.Used(), s.cache.Limit()
+		cacheLine = fmt.Sprintf("cache   %s of %s on this PC; %d pinned paths keep %s available offline\n",
+			size(s.cache.Used()), size(s.cache.Limit()), len(pins), size(pinnedBytes))
+	}
+	st["pins"], st["pinned_bytes"] = pins, pinnedBytes
 	if a.bool("json") {
 		return json.NewEncoder(env.Stdout).Encode(st)
 	}
@@ -180,6 +193,7 @@ func runStatus(ctx context.Context, env *Env, a *args) error {
 		s.cfg.VolumeName, s.cfg.Volume, s.cfg.DeviceName, s.cfg.Device, files, size(int64(bytes)), st["changes"], st["devices"], account)
 	fmt.Fprintf(env.Stdout, "mirrors %d; a change is safe once %d hold it, fully replicated once all do\n", len(views), s.set.Quorum())
 	printMirrorLines(env.Stdout, views)
+	fmt.Fprint(env.Stdout, cacheLine)
 	if s.mounted != "" {
 		fmt.Fprintf(env.Stdout, "mounted %s\n", s.mounted)
 	}

@@ -10,15 +10,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/mount"
 	"github.com/dvpc/dvpc/internal/remote"
+	"github.com/dvpc/dvpc/internal/volume"
 )
 
 // runMount mounts the logged-in volume at DIR, in the foreground, until it
 // is unmounted or the command is interrupted.
 func runMount(ctx context.Context, env *Env, a *args) error {
 	debug := a.bool("debug")
+	cacheSize, err := sizeFlag(a, "cache-size")
+	if err != nil {
+		return err
+	}
 	if err := a.check(1, 2); err != nil {
 		return err
 	}
@@ -33,6 +39,12 @@ func runMount(ctx context.Context, env *Env, a *args) error {
 	if len(a.pos) == 2 && a.arg(0, "") != c.VolumeName && a.arg(0, "") != c.Volume {
 		return errors.E(errors.NotExist, a.arg(0, ""), errors.Str(fmt.Sprintf(
 			"this PC is logged in to the volume %q: 'dvpc volumes use %s' switches to it first", c.VolumeName, a.arg(0, ""))))
+	}
+	if cacheSize > 0 && cacheSize != c.CacheSize {
+		c.CacheSize = cacheSize // kept for the next mounts and commands
+		if err := saveConfig(env, c); err != nil {
+			return err
+		}
 	}
 	stale := clearStale(dir)
 	fi, err := os.Stat(dir)
@@ -76,7 +88,20 @@ func runMount(ctx context.Context, env *Env, a *args) error {
 	fmt.Fprintf(env.Stdout, "Mounted volume %q at %s; %s/%s/at/TIME is the volume as it was at TIME (RFC 3339). 'dvpc unmount %s' or Ctrl-C ends it.\n",
 		c.VolumeName, dir, dir, mount.Control, dir)
 	done := make(chan struct{})
-	go follow(ctx, done, srv, c, log)
+	keep := func() {
+		// The chunks of pinned files stay in the cache; 'dvpc pin' may
+		// change the pins meanwhile, from another process.
+		pins, err := s.vol.Pins()
+		if err != nil || s.cache == nil {
+			return
+		}
+		srv.WithTree(func(t *volume.Tree) {
+			_, chunks := volume.Pinned(t, pins)
+			s.cache.Keep(func(id dvpc.ChunkID) bool { return chunks[id] })
+		})
+	}
+	keep()
+	go follow(ctx, done, srv, c, log, keep)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -174,7 +199,7 @@ const refreshEvery = 2 * time.Second
 // follow keeps the mount up to date until done: every refreshEvery, and
 // at once when a server of the set says another device wrote to the
 // volume's journal.
-func follow(ctx context.Context, done <-chan struct{}, m *mount.Mounted, c *clientConfig, log *slog.Logger) {
+func follow(ctx context.Context, done <-chan struct{}, m *mount.Mounted, c *clientConfig, log *slog.Logger, after func()) {
 	kick := make(chan struct{}, 1)
 	for _, cm := range c.mirrors() {
 		if kindOf(cm.Endpoints[0]) != "http" || cm.Token == "" {
@@ -201,6 +226,7 @@ func follow(ctx context.Context, done <-chan struct{}, m *mount.Mounted, c *clie
 		case <-kick:
 		}
 		err := m.Refresh(ctx)
+		after()
 		switch {
 		case err != nil && !failing:
 			log.Warn("dvpc mount: cannot read what is new on the mirrors; showing what this PC knows", "err", message(err))

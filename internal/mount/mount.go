@@ -92,6 +92,14 @@ func (m *Mounted) Refresh(ctx context.Context) error {
 	return nil
 }
 
+// WithTree calls fn with the current tree, which does not change during
+// the call.
+func (m *Mounted) WithTree(fn func(*volume.Tree)) {
+	m.fs.tmu.RLock()
+	defer m.fs.tmu.RUnlock()
+	fn(m.fs.cur)
+}
+
 // Flush commits the stage to the mirrors now.
 func (m *Mounted) Flush(ctx context.Context) error {
 	if m.fs.stage == nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/blob/faulty"
 	"github.com/dvpc/dvpc/internal/blob/mem"
+	"github.com/dvpc/dvpc/internal/cache"
 	derrors "github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/mount"
 	"github.com/dvpc/dvpc/internal/volume"
@@ -475,5 +476,44 @@ func TestMountDiskFull(t *testing.T) {
 	}
 	if !strings.Contains(r.log.String(), "no space left") {
 		t.Errorf("the log does not say the disk is full: %s", r.log.String())
+	}
+}
+
+// TestMountOfflineCache: with no mirror reachable, the mount reads what
+// the cache holds (what was read or written here), and a file it does not
+// hold is EIO with a log line naming it, never wrong or empty data.
+func TestMountOfflineCache(t *testing.T) {
+	canMount(t)
+	ctx := context.Background()
+	root := faulty.New(mem.New())
+	tv := volume.NewTest(t, root, "pc", nil)
+	seen := bytes.Repeat([]byte("read before the flight\n"), 100000)
+	unseen := bytes.Repeat([]byte("never read here\n"), 100000)
+	put(t, tv.Volume, "/seen.txt", seen)
+	put(t, tv.Volume, "/unseen.txt", unseen)
+	c, err := cache.Open(t.TempDir(), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tv.SetCache(c)
+	r := mountRW(t, tv.Volume, "")
+	mustRead(t, r.path("seen.txt"), seen)
+	written := bytes.Repeat([]byte("written here\n"), 100000)
+	mustWrite(t, r.path("written.txt"), written)
+	if err := r.m.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	offline(root)
+	// What the kernel keeps would hide the cache: drop it.
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil {
+		t.Skipf("cannot drop the page cache: %v", err)
+	}
+	mustRead(t, r.path("seen.txt"), seen)
+	mustRead(t, r.path("written.txt"), written)
+	if _, err := os.ReadFile(r.path("unseen.txt")); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("reading a file neither cached nor reachable: %v, want EIO", err)
+	}
+	if !strings.Contains(r.log.String(), "unseen.txt") {
+		t.Fatalf("no log line names the file: %s", r.log.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/journal"
 	"github.com/dvpc/dvpc/internal/pack"
@@ -38,6 +39,16 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 			chunks = chunks[1:]
 			continue
 		}
+		if plain, ok := v.readCached(bp.plain[:0], chunks[0]); ok {
+			bp.plain = plain[:0]
+			k, err := out.Write(plain)
+			written += int64(k)
+			if err != nil {
+				return written, errors.E(op, errors.IO, err)
+			}
+			chunks = chunks[1:]
+			continue
+		}
 		locs, err := v.locate(chunks)
 		if err != nil {
 			return written, errors.E(op, n.Path, err)
@@ -46,11 +57,16 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 		first, last := locs[0], locs[span-1]
 		raw := grow(bp.raw, int(last.Offset+last.Length-first.Offset))
 		bp.raw = raw
+		cache := v.chunkCache()
+		var keep []byte // the span's sealed bytes, for the cache
 		// The span is opened whole before a byte of it is written out: a
 		// mirror set tries another copy when one fails to open.
 		plain := bp.plain[:0]
 		_, err = blob.ReadVerified(ctx, v.store, packName(first.Pack), raw, int64(first.Offset), func(raw []byte) error {
 			plain = bp.plain[:0]
+			if cache != nil {
+				keep = append(keep[:0], raw...) // opening decrypts in place
+			}
 			for i := 0; i < span; i++ {
 				l := locs[i]
 				lo := int(l.Offset - first.Offset)
@@ -78,6 +94,12 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 		if err != nil {
 			return written, errors.E(op, n.Path, err)
 		}
+		if cache != nil {
+			for i := 0; i < span; i++ {
+				lo := int(locs[i].Offset - first.Offset)
+				cache.Put(chunks[i].ID, locs[i].Gen, keep[lo:lo+int(locs[i].Length)])
+			}
+		}
 		k, err := out.Write(plain)
 		written += int64(k)
 		if err != nil {
@@ -86,6 +108,53 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 		chunks = chunks[span:]
 	}
 	return written, nil
+}
+
+// ChunkCache keeps sealed chunks on this PC (package cache is one).
+type ChunkCache interface {
+	// Get returns a sealed chunk and the key generation that sealed it.
+	Get(id dvpc.ChunkID) ([]byte, uint32, bool)
+	// Put adds one; it may fail silently.
+	Put(id dvpc.ChunkID, gen uint32, sealed []byte)
+	// Drop removes one found damaged.
+	Drop(id dvpc.ChunkID)
+}
+
+// SetCache makes the volume keep the chunks it reads and commits in c,
+// and read them from there first.
+func (v *Volume) SetCache(c ChunkCache) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.cache = c
+}
+
+func (v *Volume) chunkCache() ChunkCache {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.cache
+}
+
+// readCached reads chunk c from the cache, appending its plaintext to
+// dst. A damaged entry is dropped, and the chunk read from a mirror.
+func (v *Volume) readCached(dst []byte, c journal.ChunkRef) ([]byte, bool) {
+	cache := v.chunkCache()
+	if cache == nil {
+		return dst, false
+	}
+	sealed, gen, ok := cache.Get(c.ID)
+	if !ok {
+		return dst, false
+	}
+	codec, err := v.codecFor(gen)
+	if err == nil {
+		var plain []byte
+		plain, err = codec.Open(dst, c.ID, sealed)
+		if err == nil && len(plain)-len(dst) == int(c.Size) {
+			return plain, true
+		}
+	}
+	cache.Drop(c.ID)
+	return dst, false
 }
 
 // readStaged reads a chunk that is in the stage and in no index yet.

@@ -457,7 +457,11 @@ func (s *Stage) commit(ctx context.Context, l *stageLog) error {
 				cerr = errors.E(errors.Corrupt, errors.Str("a chunk of the local write log "+stageName(l.seq)), err)
 				return cerr
 			}
-			if cerr = w.storeSealed(r.id, r.gen, codec.Seal(r.sealed[:0], r.id, plain), r.size); cerr != nil {
+			sealed := codec.Seal(r.sealed[:0], r.id, plain)
+			if cache := v.chunkCache(); cache != nil {
+				cache.Put(r.id, r.gen, sealed) // what was written here reads here, offline too
+			}
+			if cerr = w.storeSealed(r.id, r.gen, sealed, r.size); cerr != nil {
 				return cerr
 			}
 		case stageEntries:

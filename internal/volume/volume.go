@@ -63,6 +63,7 @@ type Volume struct {
 	base    *checkpoint            // where the logs start, if not at the beginning
 	lastCP  journal.HLC            // time of the newest checkpoint on the mirror
 	stage   *Stage                 // this device's changes not yet on the mirror, if staging
+	cache   ChunkCache             // sealed chunks kept on this PC, if any
 	staged  []journal.Entry        // the stage's changes, in order; in the tree, in no segment yet
 }
 
