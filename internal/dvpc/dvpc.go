@@ -115,6 +115,7 @@ const (
 	KindRevocation Kind = 9  // a device's revocation: where its journal ends
 	KindKeyShare   Kind = 10 // a key generation sealed to one device
 	KindMirrors    Kind = 11 // the volume's mirror set, one version of it
+	KindStage      Kind = 12 // a mount's local write log (never on a mirror)
 )
 
 // Magic starts every object DVPC writes.

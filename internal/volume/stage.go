@@ -176,8 +176,16 @@ func (s *Stage) scan(l *stageLog, fn func(stageRecord) error) (int64, error) {
 	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
 		return 0, errors.E(errors.IO, err)
 	}
+	r := bufio.NewReaderSize(l.f, 1<<20)
+	head := make([]byte, dvpc.HeaderSize)
+	if _, err := io.ReadFull(r, head); err != nil {
+		return 0, nil // torn before its first record: nothing in it
+	}
+	if _, err := dvpc.ParseHeader(head, dvpc.KindStage); err != nil {
+		return 0, errors.E(errors.Corrupt, stageName(l.seq), err)
+	}
 	var err error
-	good, perr := parseStage(bufio.NewReaderSize(l.f, 1<<20), func(off int64, body []byte) error {
+	good, perr := parseStage(r, dvpc.HeaderSize, func(off int64, body []byte) error {
 		var r stageRecord
 		r, err = s.decode(l.seq, off, body)
 		if err != nil {
@@ -193,15 +201,15 @@ func (s *Stage) scan(l *stageLog, fn func(stageRecord) error) (int64, error) {
 
 var errStageTorn = errors.Str("torn record")
 
-// parseStage reads the records of a log: each is a 4-byte big-endian
-// length, a 4-byte CRC-32C of the body, and the body. It calls fn with
-// each body and the offset of the body in the log, and returns the length
-// of the prefix that holds whole records with good checksums that fn
-// accepted; errStageTorn where it stopped at a bad record.
-func parseStage(r io.Reader, fn func(off int64, body []byte) error) (int64, error) {
+// parseStage reads the records of a log from r, which is at offset off of
+// it: each is a 4-byte big-endian length, a 4-byte CRC-32C of the body,
+// and the body. It calls fn with each body and the offset of the body in
+// the log, and returns the length of the prefix that holds whole records
+// with good checksums that fn accepted; errStageTorn where it stopped at a
+// bad record.
+func parseStage(r io.Reader, off int64, fn func(off int64, body []byte) error) (int64, error) {
 	var head [8]byte
 	var body []byte
-	var off int64
 	for {
 		if _, err := io.ReadFull(r, head[:]); err == io.EOF {
 			return off, nil
@@ -275,7 +283,12 @@ func (s *Stage) appendRecord(body func(b []byte, off int64) []byte) (*stageLog, 
 		if err != nil {
 			return nil, 0, errors.E(errors.IO, err)
 		}
-		s.cur = &stageLog{seq: s.next, f: f}
+		if _, err := f.Write(dvpc.AppendHeader(nil, dvpc.KindStage)); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, 0, errors.E(errors.IO, fmt.Errorf("the local write log: %w", err))
+		}
+		s.cur = &stageLog{seq: s.next, f: f, size: dvpc.HeaderSize}
 		s.next++
 	}
 	l := s.cur

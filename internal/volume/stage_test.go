@@ -165,10 +165,10 @@ func FuzzParseStage(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(b)
+	f.Add(b[6:]) // the records, after the header
 	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		good, _ := parseStage(bytes.NewReader(b), func(off int64, body []byte) error {
+		good, _ := parseStage(bytes.NewReader(b), 0, func(off int64, body []byte) error {
 			_, err := s.decode(1, off, body)
 			return err
 		})
