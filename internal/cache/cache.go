@@ -1,9 +1,10 @@
 // Package cache keeps sealed chunks on this PC's disk, so that what was
 // read or written once reads again without a mirror: fast, and offline.
 //
-// An entry is a chunk exactly as it is sealed in its pack, named by its
-// chunk id (a keyed hash that tells an outsider nothing) and opened only
-// with the volume's key: the cache holds no plaintext and no names. It is
+// An entry is a chunk sealed as in a pack (uncompressed, so that a cached
+// read pays only for the cipher), named by its chunk id (a keyed hash that
+// tells an outsider nothing) and opened only with the volume's key: the
+// cache holds no plaintext and no names. It is
 // bounded: past its limit the least recently used entries go, except those
 // the caller keeps (the chunks of pinned files). Nothing in it is the only
 // copy of anything: chunks not yet on the mirrors are in the stage and the
@@ -36,6 +37,10 @@ import (
 type Cache struct {
 	dir   string
 	limit int64
+
+	startWriter sync.Once
+	puts        chan put       // to the writer
+	pending     sync.WaitGroup // puts not yet written
 
 	mu      sync.Mutex
 	entries map[dvpc.ChunkID]*list.Element // of *entry
@@ -146,8 +151,10 @@ func (c *Cache) Has(id dvpc.ChunkID) bool {
 	return ok
 }
 
-// Put adds a sealed chunk, sealed under key generation gen. A failure to
-// write (a full disk) only means the chunk is not cached.
+// Put adds a sealed chunk, sealed under key generation gen, in the
+// background: a reader does not wait for the cache's disk unless 16
+// writes wait already. A failure to write (a full disk) only means the
+// chunk is not cached. Wait waits until what was put is written.
 func (c *Cache) Put(id dvpc.ChunkID, gen uint32, sealed []byte) {
 	c.mu.Lock()
 	_, ok := c.entries[id]
@@ -155,6 +162,37 @@ func (c *Cache) Put(id dvpc.ChunkID, gen uint32, sealed []byte) {
 	if ok {
 		return
 	}
+	c.startWriter.Do(func() {
+		c.puts = make(chan put, 16)
+		go func() {
+			for p := range c.puts {
+				c.write(p.id, p.gen, p.sealed)
+				c.pending.Done()
+			}
+		}()
+	})
+	c.pending.Add(1)
+	c.puts <- put{id, gen, append([]byte(nil), sealed...)}
+}
+
+// Replace puts a new form of chunk id (the same plaintext, sealed anew),
+// in the background, whether or not the cache holds it.
+func (c *Cache) Replace(id dvpc.ChunkID, gen uint32, sealed []byte) {
+	c.Drop(id)
+	c.Put(id, gen, sealed)
+}
+
+// Wait waits for the chunks being written.
+func (c *Cache) Wait() { c.pending.Wait() }
+
+type put struct {
+	id     dvpc.ChunkID
+	gen    uint32
+	sealed []byte
+}
+
+// write writes one entry.
+func (c *Cache) write(id dvpc.ChunkID, gen uint32, sealed []byte) {
 	p := c.path(id)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return

@@ -19,6 +19,7 @@ func TestCacheRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Put(id(1), 7, []byte("sealed one"))
+	c.Wait()
 	got, gen, ok := c.Get(id(1))
 	if !ok || gen != 7 || string(got) != "sealed one" {
 		t.Fatalf("Get: %q %d %v", got, gen, ok)
@@ -56,8 +57,10 @@ func TestCacheEvicts(t *testing.T) {
 	for b := byte(1); b <= 3; b++ {
 		c.Put(id(b), 1, entry)
 	}
+	c.Wait()
 	c.Get(id(2)) // 3 is now the least recently used, after 1 (kept)
 	c.Put(id(4), 1, entry)
+	c.Wait()
 	if !c.Has(id(1)) || !c.Has(id(2)) || c.Has(id(3)) || !c.Has(id(4)) {
 		t.Fatalf("after eviction: 1 %v 2 %v 3 %v 4 %v", c.Has(id(1)), c.Has(id(2)), c.Has(id(3)), c.Has(id(4)))
 	}

@@ -162,6 +162,9 @@ type session struct {
 // and unlocks the volume.
 func (s *session) close() {
 	defer s.lock.Close()
+	if s.cache != nil {
+		defer s.cache.Wait() // what a read put in the cache is there for the next command
+	}
 	if s.set == nil || s.synced {
 		return
 	}

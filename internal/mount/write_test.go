@@ -503,6 +503,7 @@ func TestMountOfflineCache(t *testing.T) {
 	if err := r.m.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
+	c.Wait()
 	offline(root)
 	// What the kernel keeps would hide the cache: drop it.
 	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil {

@@ -107,6 +107,22 @@ func (c *Codec) SealPlain(dst []byte, id dvpc.ChunkID, data []byte) []byte {
 // Open verifies and opens a sealed chunk, appending its plaintext to dst.
 // It decrypts in place: sealed is overwritten.
 func (c *Codec) Open(dst []byte, id dvpc.ChunkID, sealed []byte) ([]byte, error) {
+	return c.open(dst, id, sealed, true)
+}
+
+
+// OpenVerified is Open for a chunk whose plaintext was checked against its
+// id before it was stored where it is read from now (this PC's cache): the
+// AEAD alone proves it is those bytes, and the keyed hash, a fifth of the
+// time of a cached read, is skipped. It also reports whether the chunk was
+// compressed.
+func (c *Codec) OpenVerified(dst []byte, id dvpc.ChunkID, sealed []byte) ([]byte, bool, error) {
+	compressed := false
+	dst, err := c.open(dst, id, sealed, false, &compressed)
+	return dst, compressed, err
+}
+
+func (c *Codec) open(dst []byte, id dvpc.ChunkID, sealed []byte, checkID bool, compressed ...*bool) ([]byte, error) {
 	const op errors.Op = "pack.OpenChunk"
 	body, err := c.keys.Data.OpenInPlace(sealed, chunkAD(id))
 	if err != nil {
@@ -120,6 +136,9 @@ func (c *Codec) Open(dst []byte, id dvpc.ChunkID, sealed []byte) ([]byte, error)
 	case compNone:
 		dst = append(dst, body[1:]...)
 	case compZstd:
+		if len(compressed) > 0 {
+			*compressed[0] = true
+		}
 		dst, err = c.z.dec.DecodeAll(body[1:], dst)
 		if err != nil {
 			return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), err)
@@ -127,7 +146,7 @@ func (c *Codec) Open(dst []byte, id dvpc.ChunkID, sealed []byte) ([]byte, error)
 	default:
 		return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), errors.Str("unknown compression"))
 	}
-	if c.ID(dst[start:]) != id {
+	if checkID && c.ID(dst[start:]) != id {
 		return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), errors.Str("plaintext does not match its chunk id"))
 	}
 	return dst, nil

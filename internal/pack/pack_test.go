@@ -61,10 +61,22 @@ func TestChunkFlipDetected(t *testing.T) {
 		if _, err := c.Open(nil, e.ID, bad[e.Offset:e.Offset+e.Length]); !errors.Is(err, errors.Corrupt) {
 			t.Fatalf("flip at %d: err = %v", i, err)
 		}
+		// OpenVerified skips only the id's hash: the AEAD still refuses.
+		bad = bytes.Clone(b)
+		bad[i] ^= 1
+		if _, _, err := c.OpenVerified(nil, e.ID, bad[e.Offset:e.Offset+e.Length]); !errors.Is(err, errors.Corrupt) {
+			t.Fatalf("OpenVerified, flip at %d: err = %v", i, err)
+		}
 	}
-	// A chunk served under another chunk's id is refused.
-	if _, err := c.Open(nil, dvpc.ChunkID{1}, b[e.Offset:e.Offset+e.Length]); !errors.Is(err, errors.Corrupt) {
+	if pt, _, err := c.OpenVerified(nil, e.ID, bytes.Clone(b[e.Offset:e.Offset+e.Length])); err != nil || string(pt) != "hello, world" {
+		t.Fatalf("OpenVerified: %q, %v", pt, err)
+	}
+	// A chunk served under another chunk's id is refused, by both.
+	if _, err := c.Open(nil, dvpc.ChunkID{1}, bytes.Clone(b[e.Offset:e.Offset+e.Length])); !errors.Is(err, errors.Corrupt) {
 		t.Fatalf("swapped chunk accepted: %v", err)
+	}
+	if _, _, err := c.OpenVerified(nil, dvpc.ChunkID{1}, bytes.Clone(b[e.Offset:e.Offset+e.Length])); !errors.Is(err, errors.Corrupt) {
+		t.Fatalf("swapped chunk accepted by OpenVerified: %v", err)
 	}
 }
 

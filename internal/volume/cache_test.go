@@ -41,6 +41,7 @@ func TestCacheServesOffline(t *testing.T) {
 	if got, err := read(); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("first read: %v", err)
 	}
+	c.Wait()
 	if c.Used() == 0 {
 		t.Fatal("the read cached nothing")
 	}

@@ -95,6 +95,7 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 			return written, errors.E(op, n.Path, err)
 		}
 		if cache != nil {
+			// As they are in the pack: a first read pays only for a copy.
 			for i := 0; i < span; i++ {
 				lo := int(locs[i].Offset - first.Offset)
 				cache.Put(chunks[i].ID, locs[i].Gen, keep[lo:lo+int(locs[i].Length)])
@@ -116,6 +117,8 @@ type ChunkCache interface {
 	Get(id dvpc.ChunkID) ([]byte, uint32, bool)
 	// Put adds one; it may fail silently.
 	Put(id dvpc.ChunkID, gen uint32, sealed []byte)
+	// Replace puts a new form of one (the same plaintext, sealed anew).
+	Replace(id dvpc.ChunkID, gen uint32, sealed []byte)
 	// Drop removes one found damaged.
 	Drop(id dvpc.ChunkID)
 }
@@ -148,8 +151,16 @@ func (v *Volume) readCached(dst []byte, c journal.ChunkRef) ([]byte, bool) {
 	codec, err := v.codecFor(gen)
 	if err == nil {
 		var plain []byte
-		plain, err = codec.Open(dst, c.ID, sealed)
+		// Only chunks whose id was checked go into the cache: the AEAD
+		// suffices.
+		var compressed bool
+		plain, compressed, err = codec.OpenVerified(dst, c.ID, sealed)
 		if err == nil && len(plain)-len(dst) == int(c.Size) {
+			if compressed {
+				// Read a second time: kept uncompressed from now on, so
+				// that the next reads pay only for the cipher.
+				cache.Replace(c.ID, gen, codec.SealPlain(nil, c.ID, plain[len(dst):]))
+			}
 			return plain, true
 		}
 	}

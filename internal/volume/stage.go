@@ -465,15 +465,17 @@ func (s *Stage) commit(ctx context.Context, l *stageLog) error {
 				cerr = err
 				return err
 			}
+			if cache := v.chunkCache(); cache != nil {
+				// What was written here reads here, offline too; the
+				// cache keeps chunks uncompressed, as the stage does.
+				cache.Put(r.id, r.gen, r.sealed)
+			}
 			plain, err := codec.Open(nil, r.id, r.sealed)
 			if err != nil {
 				cerr = errors.E(errors.Corrupt, errors.Str("a chunk of the local write log "+stageName(l.seq)), err)
 				return cerr
 			}
 			sealed := codec.Seal(r.sealed[:0], r.id, plain)
-			if cache := v.chunkCache(); cache != nil {
-				cache.Put(r.id, r.gen, sealed) // what was written here reads here, offline too
-			}
 			if cerr = w.storeSealed(r.id, r.gen, sealed, r.size); cerr != nil {
 				return cerr
 			}
