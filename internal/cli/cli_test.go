@@ -15,13 +15,13 @@ import (
 
 // pc is one PC in a test: its own HOME, so its own client state.
 type pc struct {
-	t    *testing.T
+	t    testing.TB
 	home string
 	env  map[string]string
 	now  func() time.Time
 }
 
-func newPC(t *testing.T) *pc {
+func newPC(t testing.TB) *pc {
 	home := t.TempDir()
 	return &pc{t: t, home: home, env: map[string]string{
 		"HOME": home, "DVPC_PASSPHRASE": "correct horse battery", "DVPC_TEST_CHEAP_KDF": "1"}}

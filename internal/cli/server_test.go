@@ -28,7 +28,7 @@ import (
 )
 
 // startServer runs a real dvpc server on a loopback port for the test.
-func startServer(t *testing.T, data string) *server.Server {
+func startServer(t testing.TB, data string) *server.Server {
 	t.Helper()
 	s, err := server.New(server.Config{Listen: "127.0.0.1:0", Data: data, Signup: true,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
