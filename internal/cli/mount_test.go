@@ -3,12 +3,14 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -166,9 +168,53 @@ func TestMountCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	open.Write([]byte("never closed"))
+	// Heavy writes, killed in the middle: every file whose close returned
+	// before the kill must come back whole.
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		rnd := rand.NewChaCha8([32]byte{8})
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			b := make([]byte, 100<<10+i)
+			rnd.Read(b)
+			name := fmt.Sprintf("docs/heavy-%d", i)
+			f, err := os.Create(filepath.Join(dir, name))
+			if err != nil {
+				return
+			}
+			_, werr := f.Write(b)
+			if f.Close() == nil && werr == nil {
+				mu.Lock()
+				files[name] = b
+				mu.Unlock()
+			}
+		}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(files)
+		mu.Unlock()
+		if n >= 12 || time.Now().After(deadline) {
+			break
+		}
+	}
+	mu.Lock() // no close is counted from here on
 	cmd.Process.Kill()
 	<-exited
+	close(stop)
+	mu.Unlock()
+	<-wrote
 	open.Close()
+	if len(files) < 12 {
+		t.Fatalf("only %d files written before the kill", len(files))
+	}
 
 	// A process of its own, as a user's next mount is.
 	_, exited2 := mountProcess(t, a, dir)
