@@ -68,6 +68,10 @@ const (
 	flushGap    = 250 * time.Millisecond
 )
 
+// flushChunksAt is the size of stage past which chunks are flushed with
+// no change waiting.
+const flushChunksAt = 1 << 30
+
 // Control is the name of the folder at the root that holds time travel.
 const Control = ".dvpc"
 
@@ -192,7 +196,10 @@ func (m *Mounted) flushLoop(every time.Duration, manual bool) {
 			case <-time.After(wait):
 			}
 		}
-		if m.fs.stage.Pending() == 0 && !m.fs.stage.HasChunks() {
+		// Chunks alone (a large file being written) wait for their file's
+		// close, which brings a change, unless they pile up: a flush in
+		// the middle of a long write only takes cores from it.
+		if m.fs.stage.Pending() == 0 && m.fs.stage.Size() < flushChunksAt {
 			continue
 		}
 		lastFlush = time.Now()

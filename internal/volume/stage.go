@@ -316,6 +316,12 @@ func (s *Stage) StoreChunk(data []byte) (journal.ChunkRef, error) {
 	if _, ok := v.index.Lookup(id); ok {
 		return ref, nil
 	}
+	s.mu.Lock()
+	_, staged := s.chunks[id]
+	s.mu.Unlock()
+	if staged {
+		return ref, nil
+	}
 	g := v.newest()
 	bp := sealBufs.Get().(*[]byte)
 	// Someone waits for this write: it is compressed later, by Flush.
@@ -541,9 +547,16 @@ func (v *Volume) Cut(data []byte) int { return chunk.Cut(data, v.gear, v.cfg.Chu
 // MaxChunk returns the size of the largest chunk.
 func (v *Volume) MaxChunk() int { return int(v.cfg.Chunk.Max) }
 
-// HasChunks reports whether the stage holds chunks not yet committed.
-func (s *Stage) HasChunks() bool {
+// Size returns the bytes of the stage's logs.
+func (s *Stage) Size() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.chunks) > 0
+	var n int64
+	for _, l := range s.closed {
+		n += l.size
+	}
+	if s.cur != nil {
+		n += s.cur.size
+	}
+	return n
 }
