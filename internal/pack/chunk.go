@@ -110,7 +110,6 @@ func (c *Codec) Open(dst []byte, id dvpc.ChunkID, sealed []byte) ([]byte, error)
 	return c.open(dst, id, sealed, true)
 }
 
-
 // OpenVerified is Open for a chunk whose plaintext was checked against its
 // id before it was stored where it is read from now (this PC's cache): the
 // AEAD alone proves it is those bytes, and the keyed hash, a fifth of the
