@@ -78,6 +78,7 @@ func commands() map[string]*command {
 		"pin":            {"[PATH...] [--json]", "keep files and folders on this PC, available offline (no PATH: list the pins)", runPin},
 		"unpin":          {"PATH...", "let this PC's cache drop what a pin kept", runUnpin},
 		"unmount":        {"DIR", "end a mount", runUnmount},
+		"up":             {"[DIR] [--listen ADDR] [--user NAME] [--name VOLUME] [--device NAME]", "start here: the first time, run a server in this process, make an account and a volume on it and log in; then show the drive at DIR (default ~/DVPC) until unmounted", runUp},
 		"status":         {"[--json]", "show the volume, its mirrors, what waits for them, and this device", runStatus},
 		"mirror":         {"[list] | add LOCATION [--removable] [--endpoint LOC,...] [--user NAME] [--s3-access-key ID --s3-secret-key-file FILE] | remove LOCATION | sync | login URL | quorum N", "manage the volume's mirrors: folders, dvpc servers, s3:// buckets", runMirror},
 	}

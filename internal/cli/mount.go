@@ -21,6 +21,7 @@ import (
 // is unmounted or the command is interrupted.
 func runMount(ctx context.Context, env *Env, a *args) error {
 	debug := a.bool("debug")
+	offline := a.bool("offline")
 	cacheSize, err := sizeFlag(a, "cache-size")
 	if err != nil {
 		return err
@@ -46,18 +47,34 @@ func runMount(ctx context.Context, env *Env, a *args) error {
 			return err
 		}
 	}
+	return mountVolume(ctx, env, c, dir, mountOptions{offline: offline, debug: debug, ready: func() {
+		fmt.Fprintf(env.Stdout, "Mounted volume %q at %s; %s/%s/at/TIME is the volume as it was at TIME (RFC 3339). 'dvpc unmount %s' or Ctrl-C ends it.\n",
+			c.VolumeName, dir, dir, mount.Control, dir)
+	}})
+}
+
+// mountOptions are how mountVolume mounts.
+type mountOptions struct {
+	offline bool   // start from what this PC knows, without asking the mirrors
+	debug   bool   // log every FUSE request
+	create  bool   // make the mount point if it is missing
+	ready   func() // says that the mount is up
+}
+
+// mountVolume shows the volume of the login c at dir and serves it until
+// it is unmounted or ctx ends; then what was written in it goes to the
+// mirrors before it returns. 'dvpc mount' and 'dvpc up' run it.
+func mountVolume(ctx context.Context, env *Env, c *clientConfig, dir string, o mountOptions) error {
 	stale := clearStale(dir)
-	fi, err := os.Stat(dir)
-	switch {
-	case os.IsNotExist(err):
-		return errors.E(errors.NotExist, dir, errors.Str("the mount point does not exist: make the folder first"))
-	case err != nil:
-		return errors.E(errors.IO, dir, err)
-	case !fi.IsDir():
-		return errors.E(errors.NotDir, dir, errors.Str("the mount point is not a folder"))
-	}
-	s, err := open(ctx, env, a.bool("offline"))
+	created, err := mountPoint(dir, o.create)
 	if err != nil {
+		return err
+	}
+	s, err := open(ctx, env, o.offline)
+	if err != nil {
+		if created {
+			os.Remove(dir)
+		}
 		return err
 	}
 	// The mount writes this device's journal: it holds the volume's lock
@@ -76,17 +93,19 @@ func runMount(ctx context.Context, env *Env, a *args) error {
 		return errors.E(errors.IO, work, err)
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := mount.Mount(dir, s.vol, mount.Options{Log: log, Debug: debug, Stage: st, Work: work})
+	srv, err := mount.Mount(dir, s.vol, mount.Options{Log: log, Debug: o.debug, Stage: st, Work: work})
 	if err != nil {
 		st.Close(ctx)
+		if created {
+			os.Remove(dir)
+		}
 		return errors.E(errors.IO, dir, errors.Str("cannot mount here: "+err.Error()+
 			" (is FUSE available: /dev/fuse, and fusermount3 when not root?)"))
 	}
 	if stale {
 		settle(dir)
 	}
-	fmt.Fprintf(env.Stdout, "Mounted volume %q at %s; %s/%s/at/TIME is the volume as it was at TIME (RFC 3339). 'dvpc unmount %s' or Ctrl-C ends it.\n",
-		c.VolumeName, dir, dir, mount.Control, dir)
+	o.ready()
 	done := make(chan struct{})
 	keep := func() {
 		// The chunks of pinned files stay in the cache; 'dvpc pin' may
@@ -124,6 +143,26 @@ func runMount(ctx context.Context, env *Env, a *args) error {
 	}
 	st.Close(fctx)
 	return nil
+}
+
+// mountPoint checks that dir is a folder to mount on; with create, it
+// makes it if it is missing, and reports that it did.
+func mountPoint(dir string, create bool) (created bool, err error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case os.IsNotExist(err) && create:
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return false, errors.E(errors.IO, dir, err)
+		}
+		return true, nil
+	case os.IsNotExist(err):
+		return false, errors.E(errors.NotExist, dir, errors.Str("the mount point does not exist: make the folder first"))
+	case err != nil:
+		return false, errors.E(errors.IO, dir, err)
+	case !fi.IsDir():
+		return false, errors.E(errors.NotDir, dir, errors.Str("the mount point is not a folder"))
+	}
+	return false, nil
 }
 
 // clearStale unmounts dir if it is a mount whose process died: its
