@@ -24,6 +24,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -828,22 +829,124 @@ func (d *dirNode) Setattr(ctx context.Context, _ fs.FileHandle, in *fuse.SetAttr
 	return d.Getattr(ctx, nil, out)
 }
 
-// controlNode is DIR/.dvpc: it holds "at".
+// controlNode is DIR/.dvpc: it holds "at" and "versions".
 type controlNode struct {
 	fs.Inode
 	fs *fsys
 }
 
 func (c *controlNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if name != "at" {
-		return nil, syscall.ENOENT
-	}
 	out.Mode = syscall.S_IFDIR | 0o555
-	return c.NewInode(ctx, &atNode{fs: c.fs}, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
+	switch name {
+	case "at":
+		return c.NewInode(ctx, &atNode{fs: c.fs}, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
+	case "versions":
+		return c.NewInode(ctx, &versionsDir{fs: c.fs, path: "/"}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino("versions", "/")}), 0
+	}
+	return nil, syscall.ENOENT
 }
 
 func (c *controlNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	return fs.NewListDirStream([]fuse.DirEntry{{Name: "at", Mode: syscall.S_IFDIR}}), 0
+	return fs.NewListDirStream([]fuse.DirEntry{{Name: "at", Mode: syscall.S_IFDIR}, {Name: "versions", Mode: syscall.S_IFDIR}}), 0
+}
+
+// versionsDir is a folder under DIR/.dvpc/versions: the folders of the
+// current tree, in which every file is a folder of its versions.
+type versionsDir struct {
+	fs.Inode
+	fs   *fsys
+	path string
+}
+
+func (d *versionsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	p := path.Join(d.path, name)
+	n := d.fs.lookup(p)
+	out.Mode = syscall.S_IFDIR | 0o555
+	switch {
+	case n == nil || n.Op == journal.Symlink:
+		return nil, syscall.ENOENT
+	case n.IsDir():
+		return d.NewInode(ctx, &versionsDir{fs: d.fs, path: p}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino("versions", p)}), 0
+	}
+	return d.NewInode(ctx, &versionList{fs: d.fs, path: p}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino("versions", p)}), 0
+}
+
+func (d *versionsDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	var list []fuse.DirEntry
+	for _, n := range d.fs.list(d.path) {
+		if n.Op != journal.Symlink {
+			list = append(list, fuse.DirEntry{Name: path.Base(n.Path), Mode: syscall.S_IFDIR, Ino: ino("versions", n.Path)})
+		}
+	}
+	return fs.NewListDirStream(list), 0
+}
+
+// versionList is DIR/.dvpc/versions/PATH for a file: each version of it
+// this PC knows is a read-only file, named by its time and device, with
+// the file's extension.
+type versionList struct {
+	fs.Inode
+	fs   *fsys
+	path string
+}
+
+// versions returns the versions with content, by name.
+func (l *versionList) versions() ([]string, map[string]*volume.Node) {
+	l.fs.tmu.RLock()
+	hist := append([]volume.Change(nil), l.fs.cur.History(l.path)...)
+	l.fs.tmu.RUnlock()
+	ext := path.Ext(l.path)
+	if len(ext) > 16 || ext == path.Base(l.path) {
+		ext = ""
+	}
+	var names []string
+	byName := map[string]*volume.Node{}
+	for _, c := range hist {
+		if c.Op != journal.Put {
+			continue
+		}
+		when := c.Time.Time().UTC().Format("2006-01-02T15:04:05.000Z")
+		if n := c.Time & 0xffff; n > 0 {
+			when += fmt.Sprintf("~%d", n) // the clock's counter: more than one change that millisecond
+		}
+		name := when + " " + safeName(l.fs.vol.DeviceName(c.Device)) + ext
+		if _, dup := byName[name]; dup {
+			continue
+		}
+		names = append(names, name)
+		byName[name] = &volume.Node{Path: l.path, Change: c}
+	}
+	return names, byName
+}
+
+// safeName makes a device name fit in a file name.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r < ' ' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+func (l *versionList) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	_, byName := l.versions()
+	n := byName[name]
+	if n == nil {
+		return nil, syscall.ENOENT
+	}
+	l.fs.attr(n, &out.Attr)
+	out.Mode &^= 0o222
+	return l.NewInode(ctx, &fileNode{fs: l.fs, node: n}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("versions", l.path+"\x00"+name)}), 0
+}
+
+func (l *versionList) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	names, _ := l.versions()
+	list := make([]fuse.DirEntry, len(names))
+	for i, n := range names {
+		list[i] = fuse.DirEntry{Name: n, Mode: syscall.S_IFREG, Ino: ino("versions", l.path+"\x00"+n)}
+	}
+	return fs.NewListDirStream(list), 0
 }
 
 // atNode is DIR/.dvpc/at: every RFC 3339 time names a folder in it, the

@@ -518,3 +518,48 @@ func TestMountOfflineCache(t *testing.T) {
 		t.Fatalf("no log line names the file: %s", r.log.String())
 	}
 }
+
+// TestMountVersions: DIR/.dvpc/versions/PATH/ holds every version of the
+// file PATH, each named by its time and device, read-only; copying one
+// out is a restore by hand.
+func TestMountVersions(t *testing.T) {
+	canMount(t)
+	tv := volume.NewTest(t, mem.New(), "laptop", nil)
+	r := mountRW(t, tv.Volume, "")
+	os.Mkdir(r.path("notes"), 0o755)
+	for _, text := range []string{"first\n", "second\n", "third\n"} {
+		mustWrite(t, r.path("notes/today.txt"), []byte(text))
+	}
+	dir := r.path(".dvpc/versions/notes/today.txt")
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The create (empty) and three writes; sorted by time, so by name.
+	if len(es) != 4 {
+		t.Fatalf("%d versions: %v", len(es), es)
+	}
+	var got []string
+	for _, e := range es {
+		if !strings.HasSuffix(e.Name(), " laptop.txt") {
+			t.Errorf("version named %q", e.Name())
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(b))
+	}
+	if strings.Join(got, "|") != "|first\n|second\n|third\n" {
+		t.Fatalf("the versions read %q", got)
+	}
+	if err := os.WriteFile(filepath.Join(dir, es[1].Name()), []byte("x"), 0o644); !errors.Is(err, syscall.EROFS) {
+		t.Fatalf("writing a version: %v, want EROFS", err)
+	}
+	if names := names(t, r.path(".dvpc/versions")); !equal(names, []string{"notes"}) {
+		t.Fatalf(".dvpc/versions holds %v", names)
+	}
+	if _, err := os.Stat(r.path(".dvpc/versions/nope.txt")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("versions of a file that never was: %v", err)
+	}
+}
