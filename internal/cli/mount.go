@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -120,7 +122,24 @@ func mountVolume(ctx context.Context, env *Env, c *clientConfig, dir string, o m
 		})
 	}
 	keep()
-	go follow(ctx, done, srv, c, log, keep)
+	var draining atomic.Bool
+	var drains sync.WaitGroup // the session's close drains too: not at once
+	defer drains.Wait()
+	after := func() {
+		keep()
+		// What waits in the outbox (written while mirrors were away) goes
+		// out by itself once they are back, oldest first, beside the
+		// refreshes.
+		if len(s.set.Queued()) > 0 && draining.CompareAndSwap(false, true) {
+			drains.Add(1)
+			go func() {
+				defer drains.Done()
+				defer draining.Store(false)
+				s.set.DrainReachable(ctx, nil)
+			}()
+		}
+	}
+	go follow(ctx, done, srv, c, log, after)
 	go func() {
 		select {
 		case <-ctx.Done():

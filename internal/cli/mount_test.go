@@ -273,3 +273,62 @@ func TestMountFollowsOtherPC(t *testing.T) {
 		t.Fatalf("dvpc mount exited %d", code)
 	}
 }
+
+// The mount starts with its server down and works from what this PC has;
+// what is written waits on this PC; when the server is back, it goes out
+// by itself, while the mount runs, and another PC reads it.
+func TestMountOffline(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("mounting without fusermount needs root")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse")
+	}
+	srv := startMirrorServer(t, t.TempDir())
+	a := newPC(t)
+	a.ok("signup", srv.url(), "olga")
+	src := writeFiles(t, map[string]string{"before.txt": "written before the flight\n"})
+	a.ok("import", src, "/")
+	a.ok("pin", "/before.txt")
+	srv.stop() // the plane takes off
+
+	dir := t.TempDir()
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	exited := make(chan int, 1)
+	go func() {
+		_, _, code := a.run("mount", dir)
+		exited <- code
+	}()
+	waitMounted(t, dir, exited)
+	if got, err := os.ReadFile(filepath.Join(dir, "before.txt")); err != nil || string(got) != "written before the flight\n" {
+		t.Fatalf("a pinned file, offline: %q, %v", got, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "flight.txt"), []byte("written in the air\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if out := a.ok("status", "--offline"); strings.Contains(out, "NOT YET SAFE") {
+			break // on this PC only, and said so
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never said the change waits: %s", a.ok("status", "--offline"))
+		}
+	}
+
+	srv.start() // landed
+	b := newPC(t)
+	b.ok("login", srv.url(), "olga")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _, code := b.run("cat", "/flight.txt")
+		if code == 0 && out == "written in the air\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the change written offline did not reach the server within 20 s of its return")
+		}
+	}
+	a.ok("unmount", dir)
+	if code := <-exited; code != 0 {
+		t.Fatalf("dvpc mount exited %d", code)
+	}
+}
