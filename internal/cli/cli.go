@@ -115,6 +115,12 @@ func Main(ctx context.Context, argv []string, env *Env) int {
 	return exitCode(err)
 }
 
+// Serves reports whether argv runs a command that serves others until it
+// is stopped (a mount, a server) rather than a job that ends.
+func Serves(argv []string) bool {
+	return len(argv) > 0 && (argv[0] == "mount" || argv[0] == "up" || argv[0] == "serve")
+}
+
 // Version is the version of this build.
 var Version = "0.1.0-dev"
 
