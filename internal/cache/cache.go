@@ -154,7 +154,8 @@ func (c *Cache) Has(id dvpc.ChunkID) bool {
 // Put adds a sealed chunk, sealed under key generation gen, in the
 // background: a reader does not wait for the cache's disk unless 16
 // writes wait already. A failure to write (a full disk) only means the
-// chunk is not cached. Wait waits until what was put is written.
+// chunk is not cached. Wait waits until what was put is written. Put
+// keeps sealed until then: the caller must not change it.
 func (c *Cache) Put(id dvpc.ChunkID, gen uint32, sealed []byte) {
 	c.mu.Lock()
 	_, ok := c.entries[id]
@@ -172,7 +173,7 @@ func (c *Cache) Put(id dvpc.ChunkID, gen uint32, sealed []byte) {
 		}()
 	})
 	c.pending.Add(1)
-	c.puts <- put{id, gen, append([]byte(nil), sealed...)}
+	c.puts <- put{id, gen, sealed}
 }
 
 // Replace puts a new form of chunk id (the same plaintext, sealed anew),

@@ -32,6 +32,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/dvpc/dvpc/internal/journal"
 	"github.com/dvpc/dvpc/internal/volume"
@@ -163,12 +164,32 @@ func Mount(dir string, v *volume.Volume, o Options) (*Mounted, error) {
 	if err != nil {
 		return nil, err
 	}
+	readAhead(dir, o.Log)
 	m := &Mounted{Server: srv, fs: f}
 	if f.stage != nil {
 		m.stop, m.flushed = make(chan struct{}), make(chan struct{})
 		go m.flushLoop(o.FlushEvery, o.ManualFlush)
 	}
 	return m, nil
+}
+
+// readAheadKB is the kernel's read-ahead for the mount. Its default for a
+// FUSE mount, 128 KiB, makes a sequential read a stream of 128 KiB
+// requests; 1 MiB ones (the most a request holds, MaxWrite) read the 500 MB
+// bench file about a tenth faster. More was slower.
+const readAheadKB = 1024
+
+// readAhead sets the read-ahead of the mount at dir, where this process
+// may (as root); elsewhere the kernel's default stays.
+func readAhead(dir string, log *slog.Logger) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return
+	}
+	p := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
+	if err := os.WriteFile(p, []byte(fmt.Sprint(readAheadKB)), 0); err != nil && os.Getuid() == 0 {
+		log.Debug("dvpc mount: read-ahead stays at the kernel's default", "err", err)
+	}
 }
 
 // flushLoop commits the stage to the mirrors when a change asks for it,
@@ -1394,6 +1415,11 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 		lo := pos - k*window
 		if lo >= int64(len(sp.buf)) {
 			break
+		}
+		if n == 0 && lo+(end-off) <= int64(len(sp.buf)) {
+			// All in one window: the kernel gets the window's bytes,
+			// which never change, without a copy.
+			return fuse.ReadResultData(sp.buf[lo : lo+(end-off)]), 0
 		}
 		c := copy(dest[n:end-off], sp.buf[lo:])
 		n += c

@@ -2,6 +2,7 @@ package pack
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -10,6 +11,7 @@ import (
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/keys"
+	"github.com/dvpc/dvpc/internal/seal"
 )
 
 // Compression tags, the first byte of a sealed chunk's body.
@@ -93,15 +95,14 @@ func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
 // mount's stage) pays only for the cipher, and the chunk is compressed
 // later, in the background, when it goes into a pack.
 func (c *Codec) SealPlain(dst []byte, id dvpc.ChunkID, data []byte) []byte {
-	bp, _ := c.z.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	body := append(append((*bp)[:0], compNone), data...)
-	dst = c.keys.Data.Seal(dst, body, chunkAD(id))
-	*bp = body
-	c.z.bufs.Put(bp)
-	return dst
+	// Sealed where it lands, with one copy of data.
+	start := len(dst)
+	n := seal.NonceSize + 1 + len(data)
+	dst = slices.Grow(dst, n+seal.TagSize)[:start+n]
+	dst[start+seal.NonceSize] = compNone
+	copy(dst[start+seal.NonceSize+1:], data)
+	c.keys.Data.SealInPlace(dst[start:], chunkAD(id))
+	return dst[:start+n+seal.TagSize]
 }
 
 // Open verifies and opens a sealed chunk, appending its plaintext to dst.

@@ -100,6 +100,19 @@ func (k *Key) Seal(dst, plaintext, ad []byte) []byte {
 	return k.SealWithNonce(dst, nonce, plaintext, ad)
 }
 
+// SealInPlace seals the message buf[NonceSize:] in buf's own storage and
+// returns the sealed form, the same as Seal(nil, buf[NonceSize:], ad): the
+// caller leaves NonceSize bytes before the message, and gives buf the
+// capacity for TagSize more after it to spare an allocation.
+func (k *Key) SealInPlace(buf, ad []byte) []byte {
+	var nonce [NonceSize]byte
+	if _, err := io.ReadFull(k.rand, nonce[:]); err != nil {
+		panic("seal: no randomness: " + err.Error())
+	}
+	copy(buf, nonce[:])
+	return k.aead(nonce[:]).Seal(buf[:NonceSize], nonce[12:], buf[NonceSize:], ad)
+}
+
 // WithNonces returns a copy of k that draws nonces from r. It exists for
 // test vectors only: real sealing must use random nonces.
 func (k *Key) WithNonces(r io.Reader) *Key {

@@ -113,3 +113,24 @@ func BenchmarkSealSmall(b *testing.B) {
 		dst = key.Seal(dst[:0], msg, nil)
 	}
 }
+
+// SealInPlace gives the bytes Seal gives for the same nonce, and they open.
+func TestSealInPlace(t *testing.T) {
+	key := NewKey([KeySize]byte{3})
+	msg := bytes.Repeat([]byte("in place "), 1000)
+	nonces := bytes.Repeat([]byte{0x5a}, 2*NonceSize)
+	want := key.WithNonces(bytes.NewReader(nonces)).Seal(nil, msg, []byte("ad"))
+	buf := make([]byte, NonceSize+len(msg), NonceSize+len(msg)+TagSize)
+	copy(buf[NonceSize:], msg)
+	got := key.WithNonces(bytes.NewReader(nonces)).SealInPlace(buf, []byte("ad"))
+	if !bytes.Equal(got, want) {
+		t.Fatal("SealInPlace differs from Seal")
+	}
+	if &got[0] != &buf[0] {
+		t.Error("SealInPlace allocated although buf had room")
+	}
+	plain, err := key.Open(nil, got, []byte("ad"))
+	if err != nil || !bytes.Equal(plain, msg) {
+		t.Fatalf("open: %v", err)
+	}
+}
