@@ -21,6 +21,7 @@ import (
 	"container/list"
 	"encoding/binary"
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -121,9 +122,10 @@ func (c *Cache) path(id dvpc.ChunkID) string {
 	return filepath.Join(c.dir, "chunks", s[:2], s)
 }
 
-// Get returns the sealed chunk id and the key generation that sealed it,
-// if the cache holds it.
-func (c *Cache) Get(id dvpc.ChunkID) ([]byte, uint32, bool) {
+// Get returns the sealed chunk id, read into buf's storage when it is
+// large enough, and the key generation that sealed it, if the cache holds
+// it.
+func (c *Cache) Get(buf []byte, id dvpc.ChunkID) ([]byte, uint32, bool) {
 	c.mu.Lock()
 	el, ok := c.entries[id]
 	if ok {
@@ -133,7 +135,7 @@ func (c *Cache) Get(id dvpc.ChunkID) ([]byte, uint32, bool) {
 	if !ok {
 		return nil, 0, false
 	}
-	b, err := os.ReadFile(c.path(id))
+	b, err := readFile(buf, c.path(id))
 	if err != nil || len(b) < header {
 		c.Drop(id) // gone (another process evicted it) or cut short
 		return nil, 0, false
@@ -141,6 +143,28 @@ func (c *Cache) Get(id dvpc.ChunkID) ([]byte, uint32, bool) {
 	now := time.Now()
 	os.Chtimes(c.path(id), now, now) // the order of use survives a restart
 	return b[header:], binary.BigEndian.Uint32(b), true
+}
+
+// readFile reads the file at p into buf's storage, grown as needed.
+func readFile(buf []byte, p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	n := int(st.Size())
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(f, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // Has reports whether the cache holds chunk id.

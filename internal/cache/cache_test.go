@@ -20,11 +20,11 @@ func TestCacheRoundTrip(t *testing.T) {
 	}
 	c.Put(id(1), 7, []byte("sealed one"))
 	c.Wait()
-	got, gen, ok := c.Get(id(1))
+	got, gen, ok := c.Get(nil, id(1))
 	if !ok || gen != 7 || string(got) != "sealed one" {
 		t.Fatalf("Get: %q %d %v", got, gen, ok)
 	}
-	if _, _, ok := c.Get(id(2)); ok {
+	if _, _, ok := c.Get(nil, id(2)); ok {
 		t.Fatal("Get of a chunk never put")
 	}
 	// Another process, or the next run, finds it.
@@ -32,14 +32,14 @@ func TestCacheRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _, ok := c2.Get(id(1)); !ok || string(got) != "sealed one" {
+	if got, _, ok := c2.Get(nil, id(1)); !ok || string(got) != "sealed one" {
 		t.Fatalf("after reopening: %q %v", got, ok)
 	}
 	if c2.Used() != int64(header+len("sealed one")) {
 		t.Fatalf("used %d", c2.Used())
 	}
 	c2.Drop(id(1))
-	if _, _, ok := c2.Get(id(1)); ok || c2.Used() != 0 {
+	if _, _, ok := c2.Get(nil, id(1)); ok || c2.Used() != 0 {
 		t.Fatal("a dropped entry is still there")
 	}
 }
@@ -58,7 +58,7 @@ func TestCacheEvicts(t *testing.T) {
 		c.Put(id(b), 1, entry)
 	}
 	c.Wait()
-	c.Get(id(2)) // 3 is now the least recently used, after 1 (kept)
+	c.Get(nil, id(2)) // 3 is now the least recently used, after 1 (kept)
 	c.Put(id(4), 1, entry)
 	c.Wait()
 	if !c.Has(id(1)) || !c.Has(id(2)) || c.Has(id(3)) || !c.Has(id(4)) {

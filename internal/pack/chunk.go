@@ -116,38 +116,62 @@ func (c *Codec) Open(dst []byte, id dvpc.ChunkID, sealed []byte) ([]byte, error)
 // AEAD alone proves it is those bytes, and the keyed hash, a fifth of the
 // time of a cached read, is skipped. It also reports whether the chunk was
 // compressed.
+//
+// An uncompressed chunk's plaintext is returned in sealed's own storage,
+// without a copy; a compressed one's is appended to dst.
 func (c *Codec) OpenVerified(dst []byte, id dvpc.ChunkID, sealed []byte) ([]byte, bool, error) {
-	compressed := false
-	dst, err := c.open(dst, id, sealed, false, &compressed)
-	return dst, compressed, err
+	body, err := c.openBody(id, sealed)
+	if err != nil {
+		return nil, false, err
+	}
+	if body[0] == compNone {
+		return body[1:], false, nil
+	}
+	dst, err = c.decode(dst, id, body, false)
+	return dst, true, err
 }
 
-func (c *Codec) open(dst []byte, id dvpc.ChunkID, sealed []byte, checkID bool, compressed ...*bool) ([]byte, error) {
-	const op errors.Op = "pack.OpenChunk"
+func (c *Codec) open(dst []byte, id dvpc.ChunkID, sealed []byte, checkID bool) ([]byte, error) {
+	body, err := c.openBody(id, sealed)
+	if err != nil {
+		return nil, err
+	}
+	return c.decode(dst, id, body, checkID)
+}
+
+// openBody decrypts a sealed chunk in place and returns its body: the
+// compression byte and the data.
+func (c *Codec) openBody(id dvpc.ChunkID, sealed []byte) ([]byte, error) {
 	body, err := c.keys.Data.OpenInPlace(sealed, chunkAD(id))
 	if err != nil {
-		return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), err)
+		return nil, errors.E(opOpen, errors.Corrupt, "chunk "+id.String(), err)
 	}
 	if len(body) == 0 {
-		return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), errors.Str("empty chunk body"))
+		return nil, errors.E(opOpen, errors.Corrupt, "chunk "+id.String(), errors.Str("empty chunk body"))
 	}
+	return body, nil
+}
+
+const opOpen errors.Op = "pack.OpenChunk"
+
+// decode appends the plaintext of a chunk's body to dst and, with checkID,
+// checks it against the chunk's id.
+func (c *Codec) decode(dst []byte, id dvpc.ChunkID, body []byte, checkID bool) ([]byte, error) {
 	start := len(dst)
+	var err error
 	switch body[0] {
 	case compNone:
 		dst = append(dst, body[1:]...)
 	case compZstd:
-		if len(compressed) > 0 {
-			*compressed[0] = true
-		}
 		dst, err = c.z.dec.DecodeAll(body[1:], dst)
 		if err != nil {
-			return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), err)
+			return nil, errors.E(opOpen, errors.Corrupt, "chunk "+id.String(), err)
 		}
 	default:
-		return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), errors.Str("unknown compression"))
+		return nil, errors.E(opOpen, errors.Corrupt, "chunk "+id.String(), errors.Str("unknown compression"))
 	}
 	if checkID && c.ID(dst[start:]) != id {
-		return nil, errors.E(op, errors.Corrupt, "chunk "+id.String(), errors.Str("plaintext does not match its chunk id"))
+		return nil, errors.E(opOpen, errors.Corrupt, "chunk "+id.String(), errors.Str("plaintext does not match its chunk id"))
 	}
 	return dst, nil
 }

@@ -39,8 +39,7 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 			chunks = chunks[1:]
 			continue
 		}
-		if plain, ok := v.readCached(bp.plain[:0], chunks[0]); ok {
-			bp.plain = plain[:0]
+		if plain, ok := v.readCached(bp, chunks[0]); ok {
 			k, err := out.Write(plain)
 			written += int64(k)
 			if err != nil {
@@ -115,8 +114,9 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 
 // ChunkCache keeps sealed chunks on this PC (package cache is one).
 type ChunkCache interface {
-	// Get returns a sealed chunk and the key generation that sealed it.
-	Get(id dvpc.ChunkID) ([]byte, uint32, bool)
+	// Get returns a sealed chunk, in buf's storage if it is large
+	// enough, and the key generation that sealed it.
+	Get(buf []byte, id dvpc.ChunkID) ([]byte, uint32, bool)
 	// Put adds one; it may fail silently. It keeps sealed, which the
 	// caller must not change after.
 	Put(id dvpc.ChunkID, gen uint32, sealed []byte)
@@ -140,16 +140,20 @@ func (v *Volume) chunkCache() ChunkCache {
 	return v.cache
 }
 
-// readCached reads chunk c from the cache, appending its plaintext to
-// dst. A damaged entry is dropped, and the chunk read from a mirror.
-func (v *Volume) readCached(dst []byte, c journal.ChunkRef) ([]byte, bool) {
+// readCached reads chunk c from the cache and returns its plaintext, in
+// bp's storage (valid until bp's next use). A damaged entry is dropped,
+// and the chunk read from a mirror.
+func (v *Volume) readCached(bp *readBuf, c journal.ChunkRef) ([]byte, bool) {
 	cache := v.chunkCache()
 	if cache == nil {
-		return dst, false
+		return nil, false
 	}
-	sealed, gen, ok := cache.Get(c.ID)
+	sealed, gen, ok := cache.Get(bp.raw[:0], c.ID)
 	if !ok {
-		return dst, false
+		return nil, false
+	}
+	if cap(sealed) > cap(bp.raw) {
+		bp.raw = sealed[:0]
 	}
 	codec, err := v.codecFor(gen)
 	if err == nil {
@@ -157,18 +161,19 @@ func (v *Volume) readCached(dst []byte, c journal.ChunkRef) ([]byte, bool) {
 		// Only chunks whose id was checked go into the cache: the AEAD
 		// suffices.
 		var compressed bool
-		plain, compressed, err = codec.OpenVerified(dst, c.ID, sealed)
-		if err == nil && len(plain)-len(dst) == int(c.Size) {
+		plain, compressed, err = codec.OpenVerified(bp.plain[:0], c.ID, sealed)
+		if err == nil && len(plain) == int(c.Size) {
 			if compressed {
+				bp.plain = plain[:0]
 				// Read a second time: kept uncompressed from now on, so
 				// that the next reads pay only for the cipher.
-				cache.Replace(c.ID, gen, codec.SealPlain(nil, c.ID, plain[len(dst):]))
+				cache.Replace(c.ID, gen, codec.SealPlain(nil, c.ID, plain))
 			}
 			return plain, true
 		}
 	}
 	cache.Drop(c.ID)
-	return dst, false
+	return nil, false
 }
 
 // readStaged reads a chunk that is in the stage and in no index yet.
