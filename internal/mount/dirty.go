@@ -86,10 +86,19 @@ func (d *dirty) scratch() []byte {
 // streamWrite appends p to the stream, storing each chunk that is
 // complete; d.mu is held.
 func (d *dirty) streamWrite(p []byte) error {
-	max := d.fs.vol.MaxChunk()
-	d.pend = append(d.pend, p...) // grows to a chunk and a write at most
+	limit := d.fs.vol.MaxChunk()
+	if need := len(d.pend) + len(p); cap(d.pend) < need {
+		// A new buffer, which chunks are cut from in place (the ones cut
+		// from the old buffer may still be sealing): it doubles up to
+		// four chunks, so that a small file holds little and a large
+		// one copies its tail over once in three chunks or so.
+		b := make([]byte, len(d.pend), min(max(2*cap(d.pend), need), max(4*limit, need)))
+		copy(b, d.pend)
+		d.pend = b
+	}
+	d.pend = append(d.pend, p...)
 	d.size += int64(len(p))
-	for len(d.pend) >= max {
+	for len(d.pend) >= limit {
 		if err := d.cutPending(); err != nil {
 			return err
 		}
@@ -102,10 +111,9 @@ func (d *dirty) streamWrite(p []byte) error {
 // writer (cp) keeps one core busy with the kernel's copying alone.
 func (d *dirty) cutPending() error {
 	n := d.fs.vol.Cut(d.pend)
-	data := make([]byte, n)
-	copy(data, d.pend)
+	data := d.pend[:n:n] // the sealer's alone: later bytes go after it
 	d.sdone += int64(n)
-	d.pend = append(d.pend[:0], d.pend[n:]...)
+	d.pend = d.pend[n:]
 	d.smu.Lock()
 	err := d.serr
 	i := len(d.srefs)

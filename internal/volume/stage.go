@@ -275,29 +275,50 @@ func (s *Stage) decode(seq uint64, off int64, body []byte) (stageRecord, error) 
 // will have, to the current log; s.mu is held. It is written with one
 // write(2), which a crash of this process does not tear.
 func (s *Stage) appendRecord(body func(b []byte, off int64) []byte) (*stageLog, int64, error) {
-	if s.cur == nil || s.cur.size >= StageRotate {
-		if s.cur != nil {
-			s.closed = append(s.closed, s.cur)
-		}
-		f, err := os.OpenFile(filepath.Join(s.dir, stageName(s.next)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, 0, errors.E(errors.IO, err)
-		}
-		if _, err := f.Write(dvpc.AppendHeader(nil, dvpc.KindStage)); err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return nil, 0, errors.E(errors.IO, fmt.Errorf("the local write log: %w", err))
-		}
-		s.cur = &stageLog{seq: s.next, f: f, size: dvpc.HeaderSize}
-		s.next++
+	l, err := s.current()
+	if err != nil {
+		return nil, 0, err
 	}
-	l := s.cur
 	b := append(s.buf[:0], make([]byte, 8)...)
 	b = body(b, l.size+8)
-	n := len(b) - 8
-	binary.BigEndian.PutUint32(b[:4], uint32(n))
-	binary.BigEndian.PutUint32(b[4:8], crc32.Checksum(b[8:], crcTable))
+	frameRecord(b)
 	s.buf = b
+	return s.write(l, b)
+}
+
+// frameRecord fills in the length and checksum of the record b, whose
+// body follows 8 bytes left for them.
+func frameRecord(b []byte) {
+	binary.BigEndian.PutUint32(b[:4], uint32(len(b)-8))
+	binary.BigEndian.PutUint32(b[4:8], crc32.Checksum(b[8:], crcTable))
+}
+
+// current returns the log to append to, starting a new one when there is
+// none or it is full; s.mu is held.
+func (s *Stage) current() (*stageLog, error) {
+	if s.cur != nil && s.cur.size < StageRotate {
+		return s.cur, nil
+	}
+	if s.cur != nil {
+		s.closed = append(s.closed, s.cur)
+	}
+	f, err := os.OpenFile(filepath.Join(s.dir, stageName(s.next)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, errors.E(errors.IO, err)
+	}
+	if _, err := f.Write(dvpc.AppendHeader(nil, dvpc.KindStage)); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, errors.E(errors.IO, fmt.Errorf("the local write log: %w", err))
+	}
+	s.cur = &stageLog{seq: s.next, f: f, size: dvpc.HeaderSize}
+	s.next++
+	return s.cur, nil
+}
+
+// write appends the framed record b to l and returns the offset of its
+// body; s.mu is held.
+func (s *Stage) write(l *stageLog, b []byte) (*stageLog, int64, error) {
 	if _, err := l.f.WriteAt(b, l.size); err != nil {
 		// What was written of it is overwritten by the next record.
 		return nil, 0, errors.E(errors.IO, fmt.Errorf("the local write log: %w", err))
@@ -323,26 +344,32 @@ func (s *Stage) StoreChunk(data []byte) (journal.ChunkRef, error) {
 		return ref, nil
 	}
 	g := v.newest()
+	// The whole record is built here, on the caller's core: under s.mu
+	// only its write.
 	bp := sealBufs.Get().(*[]byte)
+	b := append((*bp)[:0], make([]byte, 8)...)
+	b = append(b, stageChunk)
+	b = binary.BigEndian.AppendUint32(b, g.keys.Gen)
+	b = append(b, id[:]...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
 	// Someone waits for this write: it is compressed later, by Flush.
-	sealed := g.codec.SealPlain((*bp)[:0], id, data)
-	defer func() { *bp = sealed; sealBufs.Put(bp) }()
+	b = g.codec.SealPlain(b, id, data)
+	frameRecord(b)
+	defer func() { *bp = b; sealBufs.Put(bp) }()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.chunks[id]; ok {
 		return ref, nil
 	}
-	l, off, err := s.appendRecord(func(b []byte, _ int64) []byte {
-		b = append(b, stageChunk)
-		b = binary.BigEndian.AppendUint32(b, g.keys.Gen)
-		b = append(b, id[:]...)
-		b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
-		return append(b, sealed...)
-	})
+	l, err := s.current()
 	if err != nil {
 		return ref, err
 	}
-	s.chunks[id] = stagedChunk{log: l, off: off + 41, n: len(sealed), gen: g.keys.Gen, size: uint32(len(data))}
+	l, off, err := s.write(l, b)
+	if err != nil {
+		return ref, err
+	}
+	s.chunks[id] = stagedChunk{log: l, off: off + 41, n: len(b) - 8 - 41, gen: g.keys.Gen, size: uint32(len(data))}
 	return ref, nil
 }
 
