@@ -173,6 +173,16 @@ func runPassphrase(ctx context.Context, env *Env, a *args) error {
 	if err := saveAccount(ctx, env, c, &accountChange{acct: acct, oldAuth: oldAuth, auth: auth}); err != nil {
 		return err
 	}
+	if c.pcKey != nil {
+		// This PC's keys open with the new passphrase too.
+		err := wrapPCKey(env, c, *c.pcKey, pass)
+		if err == nil {
+			err = saveConfig(env, c)
+		}
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "dvpc: the keys on this PC still open with the old passphrase: %s\n", message(err))
+		}
+	}
 	fmt.Fprintln(env.Stdout, "Passphrase changed; the old one no longer opens the account.")
 	if kf != nil {
 		fmt.Fprintln(env.Stdout, "The account needs the key file to open.")

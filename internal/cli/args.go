@@ -13,7 +13,7 @@ type args struct {
 }
 
 // boolFlags take no value.
-var boolFlags = map[string]bool{"offline": true, "json": true, "r": true, "recursive": true, "read-data": true, "force": true, "h": true, "help": true, "insecure-http": true, "no-signup": true, "no-key-file": true, "remove-forged": true, "removable": true, "repair": true, "debug": true}
+var boolFlags = map[string]bool{"offline": true, "json": true, "r": true, "recursive": true, "read-data": true, "force": true, "h": true, "help": true, "insecure-http": true, "no-signup": true, "no-key-file": true, "remove-forged": true, "removable": true, "repair": true, "debug": true, "remember": true}
 
 func parseArgs(argv []string) (*args, error) {
 	a := &args{flags: map[string]string{}, used: map[string]bool{}}

@@ -26,6 +26,8 @@ type Env struct {
 	Getenv         func(string) string
 	Now            func() time.Time
 	IsTerminal     func(w io.Writer) bool
+
+	passFile string // the command's --passphrase-file
 }
 
 // OSEnv is the environment of the running process.
@@ -53,6 +55,8 @@ func commands() map[string]*command {
 		"login":          {"DIR | URL USER [--volume NAME] [--device NAME] [--otp CODE] [--key-file FILE] [--fingerprint FP]", "open a mirror's or a server's volume on this PC with the passphrase", runLogin},
 		"signup":         {"URL USER [--name VOLUME] [--device NAME] [--key-file FILE] [--fingerprint FP]", "create an account and its first volume on a dvpc server", runSignup},
 		"logout":         {"", "end this PC's login: its server token stops working", runLogout},
+		"unlock":         {"[--remember]", "open this PC's keys with the passphrase for this session (--remember: for good, on this disk)", runUnlock},
+		"lock":           {"", "forget this session's (and a remembered) key: the next command asks for the passphrase", runLock},
 		"serve":          {"[--listen ADDR] [--data DIR] [--tls-cert FILE --tls-key FILE] | account list|add|disable|enable|quota|recount", "run a DVPC server, or administer its accounts", runServe},
 		"devices":        {"[list] [--json] | revoke NAME", "list the account's devices, or revoke one", runDevices},
 		"volumes":        {"[list] | create NAME | rename OLD NEW | delete NAME | undelete NAME | use NAME", "manage the account's volumes", runVolumes},
@@ -102,7 +106,9 @@ func Main(ctx context.Context, argv []string, env *Env) int {
 	}
 	a, err := parseArgs(argv[1:])
 	if err == nil {
-		err = cmd.run(ctx, env, a)
+		e := *env
+		e.passFile = a.flags["passphrase-file"] // for unlocking the login's keys
+		err = cmd.run(ctx, &e, a)
 	}
 	if err == nil {
 		return 0

@@ -24,7 +24,7 @@ type pc struct {
 func newPC(t testing.TB) *pc {
 	home := t.TempDir()
 	return &pc{t: t, home: home, env: map[string]string{
-		"HOME": home, "DVPC_PASSPHRASE": "correct horse battery", "DVPC_TEST_CHEAP_KDF": "1"}}
+		"HOME": home, "XDG_RUNTIME_DIR": filepath.Join(home, "run"), "DVPC_PASSPHRASE": "correct horse battery", "DVPC_TEST_CHEAP_KDF": "1"}}
 }
 
 // run runs dvpc in-process and returns stdout, stderr and the exit code.

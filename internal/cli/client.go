@@ -38,12 +38,12 @@ type clientConfig struct {
 	InsecureHTTP bool         `json:"insecure_http,omitempty"`
 	Volume       string       `json:"volume"`
 	VolumeName   string       `json:"volume_name"`
-	VolumeKey    []byte       `json:"volume_key"`
+	VolumeKey    []byte       `json:"volume_key,omitempty"` // in the clear only in a login made before keys were sealed
 	Chunk        chunk.Params `json:"chunk"`
 	Created      time.Time    `json:"created"`
 	Device       string       `json:"device"`
 	DeviceName   string       `json:"device_name"`
-	DeviceKey    []byte       `json:"device_key"` // Ed25519 seed
+	DeviceKey    []byte       `json:"device_key,omitempty"` // Ed25519 seed; as VolumeKey
 	// AccountKey is the account's public signing key, derived from the
 	// master key at login: it verifies the volume's device records.
 	AccountKey []byte `json:"account_key"`
@@ -55,6 +55,10 @@ type clientConfig struct {
 	// CacheSize bounds this PC's cache of the volume's chunks (0: a
 	// tenth of the disk); 'dvpc mount --cache-size' sets it.
 	CacheSize int64 `json:"cache_size,omitempty"`
+	// Sealed holds VolumeKey and DeviceKey sealed under the PC key (see
+	// unlock.go); pcKey is that key, once unlocked.
+	Sealed *sealedKeys `json:"sealed,omitempty"`
+	pcKey  *keys.Key
 }
 
 func xdgDir(env *Env, key, fallback string) string {
@@ -72,7 +76,20 @@ func stateDir(env *Env, vol string) string {
 	return filepath.Join(xdgDir(env, "XDG_STATE_HOME", ".local/state"), "volumes", vol)
 }
 
+// loadConfig reads the login and unlocks its keys (unlock.go).
 func loadConfig(env *Env) (*clientConfig, error) {
+	c, err := readConfig(env)
+	if err != nil || c.Sealed == nil {
+		return c, err
+	}
+	if err := unlockConfig(env, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// readConfig reads the login, its keys still sealed.
+func readConfig(env *Env) (*clientConfig, error) {
 	b, err := os.ReadFile(configPath(env))
 	if os.IsNotExist(err) {
 		return nil, errors.E(errors.NotExist, errors.Str("this PC is not logged in to a volume: run 'dvpc init DIR' or 'dvpc login DIR' first"))
@@ -81,14 +98,34 @@ func loadConfig(env *Env) (*clientConfig, error) {
 		return nil, errors.E(errors.IO, configPath(env), err)
 	}
 	c := &clientConfig{}
-	if err := json.Unmarshal(b, c); err != nil || len(c.VolumeKey) != keys.Size || len(c.DeviceKey) != ed25519.SeedSize {
+	err = json.Unmarshal(b, c)
+	switch {
+	case err != nil:
+	case c.Sealed != nil:
+		if len(c.Sealed.PCKey) == 0 || len(c.Sealed.Secrets) == 0 || c.Device == "" {
+			err = errors.Str("incomplete sealed keys")
+		}
+		c.VolumeKey, c.DeviceKey = nil, nil
+	case len(c.VolumeKey) != keys.Size || len(c.DeviceKey) != ed25519.SeedSize:
+		err = errors.Str("no keys")
+	}
+	if err != nil {
 		return nil, errors.E(errors.Corrupt, configPath(env), errors.Str("client config is damaged: run 'dvpc login DIR' again"))
 	}
 	return c, nil
 }
 
+// saveConfig writes the login, its keys sealed when it has a PC key.
 func saveConfig(env *Env, c *clientConfig) error {
-	b, err := json.MarshalIndent(c, "", "  ")
+	disk := *c
+	if c.pcKey != nil {
+		sealSecrets(c)
+		disk.Sealed = c.Sealed
+		disk.VolumeKey, disk.DeviceKey = nil, nil
+	} else if c.Sealed != nil {
+		return errors.E(errors.Invalid, errors.Str("the login's keys are locked"))
+	}
+	b, err := json.MarshalIndent(&disk, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -120,6 +157,10 @@ func saveConfig(env *Env, c *clientConfig) error {
 	if d, err := os.Open(filepath.Dir(p)); err == nil {
 		d.Sync()
 		d.Close()
+	}
+	if c.pcKey != nil {
+		// The session that logged in, or unlocked, stays unlocked.
+		writePCKey(sessionKeyPath(env, c.Device), *c.pcKey)
 	}
 	return nil
 }

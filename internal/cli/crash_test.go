@@ -74,7 +74,7 @@ func randomTree(t *testing.T) (string, int64) {
 // once the mirror holds at least packs packs.
 func startImport(t *testing.T, a *pc, mirror, src string, packs int) (*exec.Cmd, *bytes.Buffer) {
 	cmd := exec.Command(os.Args[0], "import", src, "/")
-	cmd.Env = []string{"DVPC_TEST_RUN_MAIN=1", "HOME=" + a.home, "DVPC_PASSPHRASE=" + a.env["DVPC_PASSPHRASE"]}
+	cmd.Env = []string{"DVPC_TEST_RUN_MAIN=1", "HOME=" + a.home, "XDG_RUNTIME_DIR=" + a.env["XDG_RUNTIME_DIR"], "DVPC_PASSPHRASE=" + a.env["DVPC_PASSPHRASE"]}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

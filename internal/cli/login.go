@@ -43,7 +43,7 @@ func runInit(ctx context.Context, env *Env, a *args) error {
 	if err != nil {
 		return err
 	}
-	if err := loginDevice(ctx, env, root, path, cfg, vk, dev); err != nil {
+	if err := loginDevice(ctx, env, root, path, cfg, vk, dev, pass); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Created volume %q on %s; this PC is device %q.\n", name, path, dev)
@@ -83,7 +83,7 @@ func runLogin(ctx context.Context, env *Env, a *args) error {
 	if err != nil {
 		return err
 	}
-	if err := loginDevice(ctx, env, root, path, cfg, vk, dev); err != nil {
+	if err := loginDevice(ctx, env, root, path, cfg, vk, dev, pass); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Logged in to volume %q on %s as device %q.\n", cfg.Name, path, dev)
@@ -91,14 +91,19 @@ func runLogin(ctx context.Context, env *Env, a *args) error {
 }
 
 // loginDevice registers a new device for this PC and saves the login.
-func loginDevice(ctx context.Context, env *Env, root blob.Store, path string, cfg *volume.Config, vk keys.Key, name string) error {
+// Its keys are kept sealed under pass (unlock.go).
+func loginDevice(ctx context.Context, env *Env, root blob.Store, path string, cfg *volume.Config, vk keys.Key, name string, pass []byte) error {
 	id := volume.NewIdentity(name)
 	if err := volume.Register(ctx, root, cfg, vk, id, env.Now()); err != nil {
 		return err
 	}
-	return saveConfig(env, &clientConfig{
+	c := &clientConfig{
 		Mirror: path, Volume: cfg.ID.String(), VolumeName: cfg.Name, VolumeKey: vk[:],
 		Chunk: cfg.Chunk, Created: cfg.Created, AccountKey: cfg.Account,
 		Device: id.ID.String(), DeviceName: name, DeviceKey: id.Key.Seed(),
-	})
+	}
+	if err := sealLogin(env, c, pass); err != nil {
+		return err
+	}
+	return saveConfig(env, c)
 }

@@ -204,7 +204,7 @@ func runVolumes(ctx context.Context, env *Env, a *args) error {
 			return errors.E(errors.NotExist, cfgs[i].Name, errors.Str("the volume is deleted: 'dvpc volumes undelete' it first"))
 		}
 		id := configIdentity(c)
-		if err := registerDevice(ctx, env, root, c, cfgs[i], vks[i], id); err != nil {
+		if err := registerDevice(ctx, env, root, c, cfgs[i], vks[i], id, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "This PC now uses volume %q.\n", cfgs[i].Name)

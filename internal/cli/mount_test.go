@@ -102,7 +102,7 @@ func TestMountCommand(t *testing.T) {
 func mountProcess(t *testing.T, a *pc, dir string) (*exec.Cmd, <-chan int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "mount", dir)
-	cmd.Env = []string{"DVPC_TEST_RUN_MAIN=1", "HOME=" + a.home, "DVPC_PASSPHRASE=" + a.env["DVPC_PASSPHRASE"], "DVPC_TEST_CHEAP_KDF=1"}
+	cmd.Env = []string{"DVPC_TEST_RUN_MAIN=1", "HOME=" + a.home, "XDG_RUNTIME_DIR=" + a.env["XDG_RUNTIME_DIR"], "DVPC_PASSPHRASE=" + a.env["DVPC_PASSPHRASE"], "DVPC_TEST_CHEAP_KDF=1"}
 	stderr := &bytes.Buffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()

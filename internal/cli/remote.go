@@ -142,7 +142,7 @@ func runSignup(ctx context.Context, env *Env, a *args) error {
 	if err != nil {
 		return err
 	}
-	if err := registerDevice(ctx, env, root, c, cfg, vk, id); err != nil {
+	if err := registerDevice(ctx, env, root, c, cfg, vk, id, pass); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Signed up %s on %s with volume %q; this PC is device %q.\n", user, url, name, dev)
@@ -206,7 +206,7 @@ func loginRemote(ctx context.Context, env *Env, a *args, url string) error {
 	if err != nil {
 		return err
 	}
-	if err := registerDevice(ctx, env, root, c, cfg, vk, id); err != nil {
+	if err := registerDevice(ctx, env, root, c, cfg, vk, id, pass); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Logged in to volume %q on %s as device %q.\n", cfg.Name, url, dev)
@@ -235,14 +235,21 @@ func pickVolume(ctx context.Context, root blob.Store, master keys.Key, want stri
 	return nil, keys.Key{}, errors.E(errors.NotExist, want, errors.Str("no such volume; the account has: "+strings.Join(names, ", ")))
 }
 
-// registerDevice records the device in the volume and saves the login.
-func registerDevice(ctx context.Context, env *Env, root blob.Store, c *clientConfig, cfg *volume.Config, vk keys.Key, id volume.Identity) error {
+// registerDevice records the device in the volume and saves the login,
+// its keys sealed under pass (unlock.go); with pass nil, under the PC key
+// c has already.
+func registerDevice(ctx context.Context, env *Env, root blob.Store, c *clientConfig, cfg *volume.Config, vk keys.Key, id volume.Identity, pass []byte) error {
 	if err := volume.Register(ctx, root, cfg, vk, id, env.Now()); err != nil {
 		return err
 	}
 	c.Volume, c.VolumeName, c.VolumeKey = cfg.ID.String(), cfg.Name, vk[:]
 	c.Chunk, c.Created, c.AccountKey = cfg.Chunk, cfg.Created, cfg.Account
 	c.Device, c.DeviceName, c.DeviceKey = id.ID.String(), id.Name, id.Key.Seed()
+	if pass != nil {
+		if err := sealLogin(env, c, pass); err != nil {
+			return err
+		}
+	}
 	return saveConfig(env, c)
 }
 
@@ -311,7 +318,7 @@ func runRecoverRemote(ctx context.Context, env *Env, a *args, code string) error
 	if err != nil {
 		return err
 	}
-	if err := registerDevice(ctx, env, root, c, cfg, vk, id); err != nil {
+	if err := registerDevice(ctx, env, root, c, cfg, vk, id, pass); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "New passphrase set; that recovery code is used up (%d left). Logged in to volume %q as device %q.\n", acct.RecoveryCount(), cfg.Name, dev)

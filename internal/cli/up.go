@@ -232,7 +232,7 @@ func upAccount(ctx context.Context, env *Env, a *args, rec *upRecord, f upFlags)
 		return err
 	}
 	c := &clientConfig{Mirror: rec.Mirror, User: user, Token: sess.Token}
-	if err := registerDevice(ctx, env, root, c, cfg, vk, id); err != nil {
+	if err := registerDevice(ctx, env, root, c, cfg, vk, id, pass); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Created the account %s with volume %q on this PC's own server (%s); this PC is device %q.\n", user, name, rec.Mirror, dev)
