@@ -155,7 +155,11 @@ func Mount(dir string, v *volume.Volume, o Options) (*Mounted, error) {
 			DirectMountStrict: os.Getuid() == 0,
 			MaxReadAhead:      1 << 20,
 			MaxWrite:          1 << 20,
-			Debug:             o.Debug,
+			// Reads answer from memory, never from a file descriptor:
+			// go-fuse would try splice(2) first for each of them, and
+			// fail (and log) for any over the pipe size.
+			DisableSplice: true,
+			Debug:         o.Debug,
 		},
 		UID: f.uid,
 		GID: f.gid,
@@ -401,6 +405,23 @@ func (f *fsys) child(ctx context.Context, parent *fs.Inode, at string, t *volume
 	}
 	out.Ino = id
 	return parent.NewInode(ctx, ops, fs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT, Ino: id})
+}
+
+// Extended attributes are not kept (docs/ARCHITECTURE.md): setting one is
+// ENOTSUP, which programs that copy them (cp -a, rsync -X, tar --xattrs)
+// take as "this file system has none" and go on; go-fuse's default, ENODATA,
+// made cp -a fail on every file. Reading one finds none.
+
+func (n *dirNode) Setxattr(context.Context, string, []byte, uint32) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
+func (f *fileNode) Setxattr(context.Context, string, []byte, uint32) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
+func (l *linkNode) Setxattr(context.Context, string, []byte, uint32) syscall.Errno {
+	return syscall.ENOTSUP
 }
 
 // dirNode is a folder of a tree: the current one, or one of the past.

@@ -11,6 +11,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/dvpc/dvpc/internal/blob/mem"
 	"github.com/dvpc/dvpc/internal/volume"
@@ -140,12 +143,81 @@ func TestPrograms(t *testing.T) {
 		}
 	})
 
+	// A tree with modes, times and a symlink, for cp -a and rsync.
+	tree := func(t *testing.T) string {
+		src := t.TempDir()
+		os.MkdirAll(filepath.Join(src, "d/e"), 0o750)
+		os.WriteFile(filepath.Join(src, "d/e/big.bin"), bytes.Repeat([]byte("0123456789abcdef"), 200000), 0o600)
+		os.WriteFile(filepath.Join(src, "d/run.sh"), []byte("#!/bin/sh\n"), 0o755)
+		os.WriteFile(filepath.Join(src, "d/empty"), nil, 0o644)
+		os.Symlink("e/big.bin", filepath.Join(src, "d/link"))
+		old := time.Date(2020, 2, 3, 4, 5, 6, 0, time.UTC)
+		for _, p := range []string{"d/e/big.bin", "d/run.sh", "d/empty", "d/e", "d"} {
+			os.Chtimes(filepath.Join(src, p), old, old)
+		}
+		ts := []unix.Timespec{unix.NsecToTimespec(old.UnixNano()), unix.NsecToTimespec(old.UnixNano())}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(src, "d/link"), ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			t.Fatal(err)
+		}
+		return src
+	}
+	// same checks that two trees hold the same names, contents, modes,
+	// link targets and modification times.
+	same := func(t *testing.T, a, b string) {
+		t.Helper()
+		run(t, "/", nil, "diff", "-r", "--no-dereference", a, b)
+		list := func(dir string) string {
+			return run(t, dir, nil, "find", ".", "-printf", "%p %M %T@ %l\n")
+		}
+		la, lb := strings.Split(list(a), "\n"), strings.Split(list(b), "\n")
+		sort.Strings(la)
+		sort.Strings(lb)
+		if strings.Join(la, "\n") != strings.Join(lb, "\n") {
+			t.Fatalf("the trees differ in modes or times:\n%s\nwant:\n%s", strings.Join(lb, "\n"), strings.Join(la, "\n"))
+		}
+	}
+
+	t.Run("cp -a", func(t *testing.T) {
+		src := tree(t)
+		run(t, "/", nil, "cp", "-a", filepath.Join(src, "d"), r.path("cp"))
+		same(t, filepath.Join(src, "d"), r.path("cp"))
+	})
+
+	t.Run("rsync", func(t *testing.T) {
+		need(t, "rsync")
+		src := tree(t)
+		run(t, "/", nil, "rsync", "-a", filepath.Join(src, "d")+"/", r.path("rsync"))
+		same(t, filepath.Join(src, "d"), r.path("rsync"))
+		// Again after a change: rsync writes a temporary file beside the
+		// old one and renames it over.
+		os.WriteFile(filepath.Join(src, "d/run.sh"), []byte("#!/bin/sh\necho changed\n"), 0o700)
+		run(t, "/", nil, "rsync", "-a", "--delete", filepath.Join(src, "d")+"/", r.path("rsync"))
+		same(t, filepath.Join(src, "d"), r.path("rsync"))
+	})
+
+	t.Run("vim", func(t *testing.T) {
+		need(t, "vim")
+		p := r.path("edit.txt")
+		os.WriteFile(p, []byte("one\ntwo\n"), 0o640)
+		// An editor's save: vim writes a backup, then the file, by rename
+		// where it can.
+		run(t, r.dir, []string{"HOME=" + t.TempDir()}, "vim", "-u", "NONE", "-N", "-i", "NONE", "-n", "-Es",
+			"-c", "set backup writebackup backupcopy=no", "-c", "%s/two/2/", "-c", "wq", "edit.txt")
+		got, err := os.ReadFile(p)
+		if err != nil || string(got) != "one\n2\n" {
+			t.Fatalf("after vim: %q %v", got, err)
+		}
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o640 {
+			t.Fatalf("vim's save changed the mode: %v %v", st.Mode(), err)
+		}
+	})
+
 	// What the programs wrote reaches another device whole.
 	if err := r.m.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	other := volume.OpenTest(t, root, tv.Cfg, tv.Key, "other", nil)
-	for _, p := range []string{"/untar/a/b/x.bin", "/data.db", "/hello/main.go"} {
+	for _, p := range []string{"/untar/a/b/x.bin", "/data.db", "/hello/main.go", "/cp/e/big.bin", "/rsync/run.sh", "/edit.txt"} {
 		n := other.Tree().Lookup(p)
 		if n == nil {
 			continue // its subtest was skipped
