@@ -226,6 +226,10 @@ func (m *Mounted) flushLoop(every time.Duration, manual bool) {
 		// close, which brings a change, unless they pile up: a flush in
 		// the middle of a long write only takes cores from it.
 		if m.fs.stage.Pending() == 0 && m.fs.stage.Size() < flushChunksAt {
+			// The local state, if its writing was put off (SetSaveEvery).
+			if err := m.fs.vol.SaveStateDue(); err != nil {
+				m.fs.log.Warn("dvpc mount: cannot write the local state", "err", err)
+			}
 			continue
 		}
 		lastFlush = time.Now()

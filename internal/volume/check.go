@@ -131,7 +131,7 @@ func (v *Volume) RecoverPacks(ctx context.Context) (int, error) {
 	if err := v.writeIndex(ctx, found); err != nil {
 		return 0, err
 	}
-	return len(found), v.saveState()
+	return len(found), v.SaveState()
 }
 
 // Problem is one thing check found wrong, and what it affects.

@@ -225,7 +225,7 @@ func (v *Volume) Rotate(ctx context.Context, master keys.Key) (*Rotation, error)
 	if err := v.store.Put(ctx, ConfigObject, cfg.Marshal(v.newest().keys.Meta)); err != nil {
 		return nil, errors.E(op, err)
 	}
-	if err := v.saveState(); err != nil {
+	if err := v.SaveState(); err != nil {
 		return nil, errors.E(op, err)
 	}
 	return r, nil

@@ -551,6 +551,9 @@ func (s *Stage) commit(ctx context.Context, l *stageLog) error {
 // its logs for the next OpenStage.
 func (s *Stage) Close(ctx context.Context) error {
 	err := s.Flush(ctx)
+	if serr := s.v.SaveState(); err == nil {
+		err = serr
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, l := range s.closed {

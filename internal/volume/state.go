@@ -63,21 +63,47 @@ func (v *Volume) loadState() bool {
 	return true
 }
 
-// saveState writes the local state if it changed: to a temporary file,
-// synced, then renamed over the old one.
+// saveState writes the local state if it changed, at most once per the
+// period SetSaveEvery set (none: at once).
+func (v *Volume) saveState() error { return v.save(false) }
+
+// SaveState writes the local state now if it changed.
+func (v *Volume) SaveState() error { return v.save(true) }
+
+// SaveStateDue writes the local state if it changed and the period
+// SetSaveEvery set has passed since it was last written.
+func (v *Volume) SaveStateDue() error { return v.save(false) }
+
+// SetSaveEvery makes the local state written at most once per d when
+// commits change it (SaveState and SaveStateDue write it). A mount sets
+// it: writing the state encodes all of it, which takes long enough on a
+// large volume to hold up every change if done at each flush. What is not
+// yet written is on the mirrors or in the outbox, which the next Open
+// reads, so it is never lost, only read again.
+func (v *Volume) SetSaveEvery(d time.Duration) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.saveEvery = d
+}
+
+// save writes the local state if it changed: to a temporary file, synced,
+// then renamed over the old one. Unless force, not before the period
+// SetSaveEvery set has passed since the last write.
 //
 // Only the encoding holds v.mu: the sealing and the disk do not hold up
 // the changes a mount stages meanwhile.
-func (v *Volume) saveState() error {
+func (v *Volume) save(force bool) error {
 	v.saveMu.Lock()
 	defer v.saveMu.Unlock()
 	v.mu.Lock()
-	if v.stateDir == "" || !v.dirty || v.noSave {
+	if v.stateDir == "" || !v.dirty || v.noSave ||
+		!force && v.saveEvery > 0 && time.Since(v.lastSave) < v.saveEvery {
 		v.mu.Unlock()
 		return nil
 	}
 	body := v.encodeState()
 	v.dirty = false
+	v.lastSave = time.Now()
 	v.mu.Unlock()
 	b := dvpc.AppendHeader(nil, dvpc.KindLocal)
 	b = v.keys.Local.Seal(b, body, v.stateAD())

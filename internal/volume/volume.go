@@ -58,13 +58,17 @@ type Volume struct {
 	index   *pack.Index
 	indexes map[dvpc.ObjectID]bool // index objects already read
 	clock   journal.HLC            // the newest clock reading seen or issued
-	tree    *Tree                  // the merge of all changes; nil when stale
-	dirty   bool                   // local state differs from what is saved
-	base    *checkpoint            // where the logs start, if not at the beginning
-	lastCP  journal.HLC            // time of the newest checkpoint on the mirror
-	stage   *Stage                 // this device's changes not yet on the mirror, if staging
-	cache   ChunkCache             // sealed chunks kept on this PC, if any
-	staged  []journal.Entry        // the stage's changes, in order; in the tree, in no segment yet
+	// saveEvery defers writing the local state (SetSaveEvery); lastSave
+	// is when it was last written.
+	saveEvery time.Duration
+	lastSave  time.Time
+	tree      *Tree           // the merge of all changes; nil when stale
+	dirty     bool            // local state differs from what is saved
+	base      *checkpoint     // where the logs start, if not at the beginning
+	lastCP    journal.HLC     // time of the newest checkpoint on the mirror
+	stage     *Stage          // this device's changes not yet on the mirror, if staging
+	cache     ChunkCache      // sealed chunks kept on this PC, if any
+	staged    []journal.Entry // the stage's changes, in order; in the tree, in no segment yet
 }
 
 // devLog is what is known of one device's journal: the entries of
