@@ -36,7 +36,7 @@ var allowed = map[string][]string{
 	"internal/replica":       {"internal/blob", "internal/blob/dir", "internal/errors"},
 	"internal/cache":         {"internal/dvpc", "internal/errors"},
 	"internal/mount":         {"internal/errors", "internal/journal", "internal/seal", "internal/volume"},
-	"internal/cli":           {"internal/blob", "internal/cache", "internal/blob/dir", "internal/blob/s3", "internal/mount", "internal/replica", "internal/remote", "internal/server", "internal/totp", "internal/chunk", "internal/dvpc", "internal/errors", "internal/journal", "internal/keys", "internal/volume"},
+	"internal/cli":           {"internal/blob", "internal/cache", "internal/seal", "internal/blob/dir", "internal/blob/s3", "internal/mount", "internal/replica", "internal/remote", "internal/server", "internal/totp", "internal/chunk", "internal/dvpc", "internal/errors", "internal/journal", "internal/keys", "internal/volume"},
 	"internal/arch":          {},
 	"cmd/dvpc":               {"internal/cli"},
 }
