@@ -90,8 +90,11 @@ func (v *Volume) SetSaveEvery(d time.Duration) {
 // then renamed over the old one. Unless force, not before the period
 // SetSaveEvery set has passed since the last write.
 //
-// Only the encoding holds v.mu: the sealing and the disk do not hold up
-// the changes a mount stages meanwhile.
+// Only taking a snapshot holds v.mu, which copies no entry (a log's
+// entries are only ever appended to, or replaced by a new slice): the
+// encoding, the sealing and the disk do not hold up the changes a mount
+// stages meanwhile. On a volume of a million files the encoding takes
+// about half a second (BenchmarkSaveState1M).
 func (v *Volume) save(force bool) error {
 	v.saveMu.Lock()
 	defer v.saveMu.Unlock()
@@ -101,12 +104,12 @@ func (v *Volume) save(force bool) error {
 		v.mu.Unlock()
 		return nil
 	}
-	body := v.encodeState()
+	snap := v.snapState()
 	v.dirty = false
 	v.lastSave = time.Now()
 	v.mu.Unlock()
 	b := dvpc.AppendHeader(nil, dvpc.KindLocal)
-	b = v.keys.Local.Seal(b, body, v.stateAD())
+	b = v.keys.Local.Seal(b, snap.encode(), v.stateAD())
 	if err := writeFileAtomic(filepath.Join(v.stateDir, stateFile), b); err != nil {
 		v.mu.Lock()
 		v.dirty = true
@@ -116,28 +119,70 @@ func (v *Volume) save(force bool) error {
 	return nil
 }
 
-func (v *Volume) encodeState() []byte {
-	var gens []byte
-	n := 0
+// stateSnap is what the local state holds, taken under v.mu and encoded
+// after it is released.
+type stateSnap struct {
+	gens          []genSnap
+	clock, lastCP journal.HLC
+	base          *checkpoint // never changed once it is v.base
+	devices       []Device
+	logs          []logSnap
+	indexes       []dvpc.ObjectID
+	packs         []pack.PackEntries
+}
+
+type genSnap struct {
+	gen uint32
+	key keys.Key
+}
+
+type logSnap struct {
+	dev dvpc.DeviceID
+	devLog
+}
+
+// snapState takes a snapshot of the state; v.mu is held.
+func (v *Volume) snapState() *stateSnap {
+	s := &stateSnap{clock: v.clock, lastCP: v.lastCP, base: v.base}
 	for g, k := range v.gens {
 		if g > 1 {
-			gens = binary.BigEndian.AppendUint32(gens, g)
-			gens = append(gens, k.key[:]...)
-			n++
+			s.gens = append(s.gens, genSnap{g, k.key})
 		}
 	}
-	b := binary.AppendUvarint(nil, uint64(n))
-	b = append(b, gens...)
-	b = binary.BigEndian.AppendUint64(b, uint64(v.clock))
-	b = binary.BigEndian.AppendUint64(b, uint64(v.lastCP))
+	for _, d := range v.devices {
+		s.devices = append(s.devices, *d)
+	}
+	for dev, l := range v.logs {
+		ls := logSnap{dev, *l}
+		ls.entries = l.entries[:len(l.entries):len(l.entries)]
+		s.logs = append(s.logs, ls)
+	}
+	for id := range v.indexes {
+		s.indexes = append(s.indexes, id)
+	}
+	v.index.Packs(func(p pack.PackEntries) { s.packs = append(s.packs, p) })
+	return s
+}
+
+// encodeState encodes the state; v.mu is held.
+func (v *Volume) encodeState() []byte { return v.snapState().encode() }
+
+func (s *stateSnap) encode() []byte {
+	b := binary.AppendUvarint(nil, uint64(len(s.gens)))
+	for _, g := range s.gens {
+		b = binary.BigEndian.AppendUint32(b, g.gen)
+		b = append(b, g.key[:]...)
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(s.clock))
+	b = binary.BigEndian.AppendUint64(b, uint64(s.lastCP))
 	var cp []byte
-	if v.base != nil {
-		cp = v.base.encode()
+	if s.base != nil {
+		cp = s.base.encode()
 	}
 	b = binary.AppendUvarint(b, uint64(len(cp)))
 	b = append(b, cp...)
-	b = binary.AppendUvarint(b, uint64(len(v.devices)))
-	for _, d := range v.devices {
+	b = binary.AppendUvarint(b, uint64(len(s.devices)))
+	for _, d := range s.devices {
 		b = append(b, d.ID[:]...)
 		b = append(b, d.Public...)
 		b = append(b, d.X25519...)
@@ -145,9 +190,9 @@ func (v *Volume) encodeState() []byte {
 		b = binary.AppendUvarint(b, uint64(len(d.Name)))
 		b = append(b, d.Name...)
 	}
-	b = binary.AppendUvarint(b, uint64(len(v.logs)))
-	for dev, l := range v.logs {
-		b = append(b, dev[:]...)
+	b = binary.AppendUvarint(b, uint64(len(s.logs)))
+	for _, l := range s.logs {
+		b = append(b, l.dev[:]...)
 		b = binary.BigEndian.AppendUint64(b, l.from)
 		b = append(b, l.fromID[:]...)
 		b = binary.BigEndian.AppendUint64(b, l.seq)
@@ -156,13 +201,11 @@ func (v *Volume) encodeState() []byte {
 		b = binary.AppendUvarint(b, uint64(len(enc)))
 		b = append(b, enc...)
 	}
-	b = binary.AppendUvarint(b, uint64(len(v.indexes)))
-	for id := range v.indexes {
+	b = binary.AppendUvarint(b, uint64(len(s.indexes)))
+	for _, id := range s.indexes {
 		b = append(b, id[:]...)
 	}
-	var packs []pack.PackEntries
-	v.index.Packs(func(p pack.PackEntries) { packs = append(packs, p) })
-	return append(b, pack.EncodeIndex(packs)...)
+	return append(b, pack.EncodeIndex(s.packs)...)
 }
 
 // stateReader decodes the local state, remembering the first error.
