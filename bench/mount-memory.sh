@@ -96,7 +96,7 @@ secs() { awk "BEGIN{printf \"%.2f\", ($2-$1)/1e9}"; }
 # mem FIELD: the mount process's VmRSS or VmHWM, in MB.
 mem() { awk -v f="$1:" '$1 == f {printf "%.0f", $2 * 1024 / 1e6}' "/proc/$PID/status"; }
 # mount_wait: start `dvpc mount` and wait until it answers; sets PID and
-# prints the seconds it took.
+# took (the seconds it took).
 mount_wait() {
 	local t0 t1
 	t0=$(now)
@@ -109,7 +109,7 @@ mount_wait() {
 	done
 	[[ -e $MNT/.dvpc ]] || { echo "the mount did not answer in 60 s" >&2; exit 1; }
 	t1=$(now)
-	secs "$t0" "$t1"
+	took=$(secs "$t0" "$t1")
 }
 unmount() {
 	"$DVPC" unmount "$MNT" >/dev/null
@@ -131,7 +131,8 @@ mirror_mb=$(du -sm "$REPO" | cut -f1)
 echo "imported $entries entries in $import_s s" >&2
 
 # 2. Mounted: memory after each step.
-mount1_s=$(mount_wait)
+mount_wait
+mount1_s=$took
 rss0=$(mem VmRSS)
 t0=$(now); ls -R "$MNT" >/dev/null; t1=$(now)
 lsr1_s=$(secs "$t0" "$t1")
@@ -168,7 +169,8 @@ t0=$(now)
 "$DVPC" login "$REPO" >/dev/null
 t1=$(now)
 login_s=$(secs "$t0" "$t1")
-mount2_s=$(mount_wait)
+mount_wait
+mount2_s=$took
 t0=$(now); ls -R "$MNT" >/dev/null; t1=$(now)
 lsr3_s=$(secs "$t0" "$t1")
 rss4=$(mem VmRSS)
