@@ -200,6 +200,7 @@ func (v *Volume) loadCheckpoint(ctx context.Context) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.base = cp
+	v.cpSize = max(v.cpSize, len(cp.nodes))
 	for d, h := range cp.heads {
 		v.logs[d] = &devLog{from: h.seq, fromID: h.id, seq: h.seq, last: h.id}
 	}
@@ -216,22 +217,69 @@ func (v *Volume) loadCheckpoint(ctx context.Context) error {
 }
 
 // maybeCheckpoint writes a checkpoint when enough changes have gathered
-// since the last one. A failure here loses nothing: it is only a shortcut.
+// since the last one: CheckpointEvery, and at least half as many as the
+// tree has nodes, so that the checkpoints of a growing volume grow
+// geometrically and all of them together hold at most about three times
+// the newest (one every 20,000 changes wrote 930 MB of checkpoints for a
+// million files). A failure here loses nothing: it is only a shortcut.
 func (v *Volume) maybeCheckpoint(ctx context.Context) error {
 	v.mu.Lock()
-	n := 0
-	for _, l := range v.logs {
-		for i := range l.entries {
-			if l.entries[i].Time > v.lastCP {
-				n++
-			}
-		}
+	n := v.sinceCheckpointLocked()
+	size := v.cpSize
+	if v.tree != nil {
+		size = max(size, len(v.tree.nodes))
+	}
+	if v.base != nil {
+		size = max(size, len(v.base.nodes))
 	}
 	v.mu.Unlock()
-	if n < CheckpointEvery {
+	if n < max(CheckpointEvery, size/2) {
 		return nil
 	}
 	return v.WriteCheckpoint(ctx)
+}
+
+// cpCount is how far sinceCheckpointLocked has counted one device's log.
+type cpCount struct {
+	first *journal.Entry // the log's first entry when counted: a new one means a new slice
+	n     int            // entries counted
+	newer int            // of them, those newer than the newest checkpoint
+}
+
+// sinceCheckpointLocked returns the number of changes newer than the
+// newest checkpoint. It counts only the entries added since it last ran
+// (logs are appended to after each commit, and would otherwise be scanned
+// whole each time), and counts afresh when the checkpoint or a log's slice
+// changed. v.mu is held.
+func (v *Volume) sinceCheckpointLocked() int {
+	if v.cpSeen == nil || v.cpAt != v.lastCP {
+		v.cpSeen, v.cpNewer, v.cpAt = map[dvpc.DeviceID]cpCount{}, 0, v.lastCP
+	}
+	for dev, c := range v.cpSeen {
+		if v.logs[dev] == nil {
+			v.cpNewer -= c.newer
+			delete(v.cpSeen, dev)
+		}
+	}
+	for dev, l := range v.logs {
+		c := v.cpSeen[dev]
+		if len(l.entries) == 0 || c.first != &l.entries[0] || c.n > len(l.entries) {
+			v.cpNewer -= c.newer
+			c = cpCount{}
+			if len(l.entries) > 0 {
+				c.first = &l.entries[0]
+			}
+		}
+		for i := c.n; i < len(l.entries); i++ {
+			if l.entries[i].Time > v.lastCP {
+				c.newer++
+				v.cpNewer++
+			}
+		}
+		c.n = len(l.entries)
+		v.cpSeen[dev] = c
+	}
+	return v.cpNewer
 }
 
 // WriteCheckpoint writes a checkpoint of the current tree to the mirror.
@@ -284,6 +332,7 @@ func (v *Volume) WriteCheckpoint(ctx context.Context) error {
 	}
 	v.mu.Lock()
 	v.lastCP = max(v.lastCP, cp.time)
+	v.cpSize = max(v.cpSize, len(cp.nodes))
 	v.mu.Unlock()
 	return nil
 }

@@ -94,3 +94,39 @@ func TestCheckpointWithOlderChanges(t *testing.T) {
 		t.Fatalf("the concurrent edit of /shared should make a conflict copy:\n%s", want)
 	}
 }
+
+// The checkpoints of a growing volume grow geometrically: together they
+// hold a small multiple of the newest one, not a checkpoint of the whole
+// tree every CheckpointEvery changes.
+func TestCheckpointsGrowGeometrically(t *testing.T) {
+	defer func(n int) { CheckpointEvery = n }(CheckpointEvery)
+	CheckpointEvery = 10
+	ctx := context.Background()
+	tv := NewTest(t, mem.New(), "pc1", nil)
+	for i := range 400 {
+		putText(t, tv.Volume, fmt.Sprintf("/d%d/f%03d", i%4, i), "x")
+	}
+	var sizes []int64
+	tv.Root.List(ctx, "", func(i blob.Info) error {
+		if strings.Contains(i.Name, "/checkpoints/") {
+			sizes = append(sizes, i.Size)
+		}
+		return nil
+	})
+	var total, newest int64
+	for _, s := range sizes {
+		total += s
+		newest = max(newest, s)
+	}
+	// Every 10 changes would be 40 checkpoints holding about 20 times
+	// the newest.
+	t.Logf("%d checkpoints of %d bytes in all, the largest %d", len(sizes), total, newest)
+	if len(sizes) < 3 || len(sizes) > 15 || total > 4*newest {
+		t.Fatalf("%d checkpoints of %d bytes in all, the largest %d", len(sizes), total, newest)
+	}
+	want := dump(tv.Tree())
+	v2 := OpenTest(t, tv.Root, tv.Cfg, tv.Key, "pc2", nil)
+	if got := dump(v2.Tree()); got != want {
+		t.Fatal("the tree from the newest checkpoint differs")
+	}
+}

@@ -62,13 +62,19 @@ type Volume struct {
 	// is when it was last written.
 	saveEvery time.Duration
 	lastSave  time.Time
-	tree      *Tree           // the merge of all changes; nil when stale
-	dirty     bool            // local state differs from what is saved
-	base      *checkpoint     // where the logs start, if not at the beginning
-	lastCP    journal.HLC     // time of the newest checkpoint on the mirror
-	stage     *Stage          // this device's changes not yet on the mirror, if staging
-	cache     ChunkCache      // sealed chunks kept on this PC, if any
-	staged    []journal.Entry // the stage's changes, in order; in the tree, in no segment yet
+	tree      *Tree       // the merge of all changes; nil when stale
+	dirty     bool        // local state differs from what is saved
+	base      *checkpoint // where the logs start, if not at the beginning
+	lastCP    journal.HLC // time of the newest checkpoint on the mirror
+	// What sinceCheckpointLocked counted: per log, and in all, the
+	// changes newer than cpAt (lastCP when it counted).
+	cpSeen  map[dvpc.DeviceID]cpCount
+	cpNewer int
+	cpAt    journal.HLC
+	cpSize  int             // nodes in the largest checkpoint written or read here
+	stage   *Stage          // this device's changes not yet on the mirror, if staging
+	cache   ChunkCache      // sealed chunks kept on this PC, if any
+	staged  []journal.Entry // the stage's changes, in order; in the tree, in no segment yet
 }
 
 // devLog is what is known of one device's journal: the entries of
