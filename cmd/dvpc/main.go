@@ -20,6 +20,10 @@ import (
 // costs speed, never a crash.
 const memoryLimit = 80 << 20
 
+// serveMemoryLimit is the floor of the soft limit of a long-running
+// process: a mount, a server.
+const serveMemoryLimit = 256 << 20
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// DVPC_CPUPROFILE=FILE writes a CPU profile, for performance work.
@@ -30,15 +34,19 @@ func main() {
 		}
 	}
 	// A soft memory limit keeps the garbage collector's slack small: an
-	// import of a large tree then stays under 100 MiB (paceMemory raises
-	// it when more than that is live). The drive and the
-	// server run for days with programs waiting on each answer: they keep
-	// the runtime's default (a heap up to twice what is live), which on a
-	// mount of a git clone made the collector's share of the CPU fall from
-	// half to a tenth. GOMEMLIMIT overrides.
-	if os.Getenv("GOMEMLIMIT") == "" && !cli.Serves(os.Args[1:]) {
-		debug.SetMemoryLimit(memoryLimit)
-		go paceMemory()
+	// import of a large tree then stays under 100 MiB, and paceMemory
+	// raises the limit when more than that is live. The drive and the
+	// server run for days with programs waiting on each answer: their
+	// floor is 256 MiB, under which they keep the runtime's default (a
+	// heap up to twice what is live); an 80 MiB limit on a mount of a git
+	// clone made the collector take half the CPU. GOMEMLIMIT overrides.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		floor := int64(memoryLimit)
+		if cli.Serves(os.Args[1:]) {
+			floor = serveMemoryLimit
+		}
+		debug.SetMemoryLimit(floor)
+		go paceMemory(floor)
 	}
 	code := cli.Main(ctx, os.Args[1:], cli.OSEnv())
 	stop()
@@ -54,17 +62,18 @@ func main() {
 }
 
 // paceMemory raises the soft memory limit with what is live: to half as
-// much again, plus 16 MiB, and never below memoryLimit. A fixed limit
-// under the live heap (a volume of a million files keeps several hundred
-// MB of tree and index) makes the collector run without pause, at half
-// the CPU; this keeps the slack a share of the live heap instead.
-func paceMemory() {
+// much again, plus 16 MiB, and never below floor. A fixed limit under the
+// live heap (a volume of a million files keeps several hundred MB of tree
+// and index) makes the collector run without pause, at half the CPU; this
+// keeps the slack a share of the live heap instead, where the runtime's
+// default would let the heap grow to twice what is live.
+func paceMemory(floor int64) {
 	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	for range time.Tick(250 * time.Millisecond) {
 		metrics.Read(live)
 		if live[0].Value.Kind() == metrics.KindUint64 {
 			n := int64(live[0].Value.Uint64())
-			debug.SetMemoryLimit(max(memoryLimit, n+n/2+16<<20))
+			debug.SetMemoryLimit(max(floor, n+n/2+16<<20))
 		}
 	}
 }

@@ -203,6 +203,8 @@ type session struct {
 // and unlocks the volume.
 func (s *session) close() {
 	defer s.lock.Close()
+	// A failure loses nothing: the state is derived from the mirrors.
+	defer s.vol.SaveState()
 	if s.cache != nil {
 		defer s.cache.Wait() // what a read put in the cache is there for the next command
 	}
@@ -268,6 +270,10 @@ func openReader(ctx context.Context, env *Env, offline bool) (*session, error) {
 	return openMode(ctx, env, offline, true)
 }
 
+// stateSaveEvery is how often a command writes the local state while it
+// works (a mount, an import); it writes it once more when it ends.
+const stateSaveEvery = 30 * time.Second
+
 func openMode(ctx context.Context, env *Env, offline, reader bool) (*session, error) {
 	c, err := loadConfig(env)
 	if err != nil {
@@ -299,7 +305,12 @@ func openMode(ctx context.Context, env *Env, offline, reader bool) (*session, er
 	}
 	cfg := &volume.Config{ID: volID, Name: c.VolumeName, Chunk: c.Chunk, Created: c.Created, Account: c.AccountKey}
 	me := volume.Identity{ID: devID, Name: c.DeviceName, Key: ed25519.NewKeyFromSeed(c.DeviceKey)}
-	opts := volume.Options{StateDir: sd, Now: env.Now, Offline: offline, NoSave: beside}
+	// The local state is written when the command ends, and at most every
+	// 30 s before: writing it encodes all of it, which on a volume of a
+	// million files takes seconds (the sync of an open would write it,
+	// and an import or a mount would at each commit). What is not written
+	// is on the mirrors or in the outbox, and read again from there.
+	opts := volume.Options{StateDir: sd, Now: env.Now, Offline: offline, NoSave: beside, SaveEvery: stateSaveEvery}
 	v, err := volume.Open(ctx, set, cfg, keys.Key(c.VolumeKey), me, opts)
 	if errors.Is(err, errors.Unavailable) && !offline && remote.Code(err) != remote.CodeRateLimited {
 		// No mirror could be reached while syncing.

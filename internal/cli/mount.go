@@ -66,10 +66,6 @@ type mountOptions struct {
 // mountVolume shows the volume of the login c at dir and serves it until
 // it is unmounted or ctx ends; then what was written in it goes to the
 // mirrors before it returns. 'dvpc mount' and 'dvpc up' run it.
-// mountSaveEvery is how often a mount writes the local state while
-// changes flow (and once more when it ends).
-const mountSaveEvery = 30 * time.Second
-
 func mountVolume(ctx context.Context, env *Env, c *clientConfig, dir string, o mountOptions) error {
 	stale := clearStale(dir)
 	created, err := mountPoint(dir, o.create)
@@ -99,9 +95,6 @@ func mountVolume(ctx context.Context, env *Env, c *clientConfig, dir string, o m
 		return errors.E(errors.IO, work, err)
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	// Writing the local state encodes all of it: on a large volume, at
-	// each flush it would hold up the changes being made.
-	s.vol.SetSaveEvery(mountSaveEvery)
 	srv, err := mount.Mount(dir, s.vol, mount.Options{Log: log, Debug: o.debug, Stage: st, Work: work})
 	if err != nil {
 		st.Close(ctx)

@@ -21,12 +21,6 @@ func runImport(ctx context.Context, env *Env, a *args) error {
 		return err
 	}
 	defer s.close()
-	// The local state is written at most every 30 s while the import
-	// commits, not at each commit: writing it encodes all of it, which on
-	// a volume of a million files takes about half a second. What is not
-	// written is on the mirrors, and read again from there.
-	s.vol.SetSaveEvery(mountSaveEvery)
-	defer s.vol.SaveState() // a failure loses nothing: the state is derived
 	// Temporary files of writers killed an hour or more ago are garbage.
 	for _, st := range s.stores {
 		if d, ok := st.(*dir.Store); ok {

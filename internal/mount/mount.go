@@ -1300,6 +1300,9 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	if f.open[v]--; f.open[v] <= 0 {
 		delete(f.open, v)
 	}
+	if len(f.open) == 0 {
+		f.open = nil // a map kept for each file ever read was 265 bytes a file
+	}
 	return 0
 }
 

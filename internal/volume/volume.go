@@ -28,10 +28,14 @@ import (
 
 // Options configure Open.
 type Options struct {
-	StateDir string           // local state of this volume on this PC; "" keeps none
-	Offline  bool             // do not read the mirror on open: use what this PC knows
-	NoSave   bool             // read the local state but never write it: another process owns it
-	Now      func() time.Time // the clock; time.Now if nil
+	StateDir string // local state of this volume on this PC; "" keeps none
+	Offline  bool   // do not read the mirror on open: use what this PC knows
+	NoSave   bool   // read the local state but never write it: another process owns it
+	// SaveEvery, if not zero, writes the local state at most once per
+	// SaveEvery, counted from Open (see SetSaveEvery); the owner calls
+	// SaveState when it is done.
+	SaveEvery time.Duration
+	Now       func() time.Time // the clock; time.Now if nil
 }
 
 // Volume is an open volume.
@@ -109,12 +113,15 @@ func Open(ctx context.Context, root blob.Store, cfg *Config, vk keys.Key, me Ide
 		now:      o.Now,
 		stateDir: o.StateDir,
 		noSave:   o.NoSave,
-		devices:  map[dvpc.DeviceID]*Device{},
-		revoked:  map[dvpc.DeviceID]*Revocation{},
-		refused:  map[dvpc.DeviceID]error{},
-		logs:     map[dvpc.DeviceID]*devLog{},
-		index:    pack.NewIndex(),
-		indexes:  map[dvpc.ObjectID]bool{},
+		// The state on disk is as new as it gets until Open reads more.
+		saveEvery: o.SaveEvery,
+		lastSave:  time.Now(),
+		devices:   map[dvpc.DeviceID]*Device{},
+		revoked:   map[dvpc.DeviceID]*Revocation{},
+		refused:   map[dvpc.DeviceID]error{},
+		logs:      map[dvpc.DeviceID]*devLog{},
+		index:     pack.NewIndex(),
+		indexes:   map[dvpc.ObjectID]bool{},
 	}
 	if v.now == nil {
 		v.now = time.Now
