@@ -7,8 +7,11 @@ import (
 )
 
 // EncodeEntries encodes an entry list: count, then each entry.
-func EncodeEntries(es []Entry) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(es)))
+func EncodeEntries(es []Entry) []byte { return AppendEntries(nil, es) }
+
+// AppendEntries appends the encoding of es, as EncodeEntries, to b.
+func AppendEntries(b []byte, es []Entry) []byte {
+	b = binary.AppendUvarint(b, uint64(len(es)))
 	for i := range es {
 		b = AppendEntry(b, &es[i])
 	}

@@ -89,15 +89,17 @@ func MarshalIndex(meta *seal.Key, gen uint32, packs []PackEntries) []byte {
 }
 
 // EncodeIndex encodes the plaintext body of an index object.
-func EncodeIndex(packs []PackEntries) []byte {
-	var body []byte
-	body = appendUvarint(body, uint64(len(packs)))
+func EncodeIndex(packs []PackEntries) []byte { return AppendIndex(nil, packs) }
+
+// AppendIndex appends the encoding of packs, as EncodeIndex, to b.
+func AppendIndex(b []byte, packs []PackEntries) []byte {
+	b = appendUvarint(b, uint64(len(packs)))
 	for _, p := range packs {
-		body = append(body, p.Pack[:]...)
-		body = appendUvarint(body, uint64(p.Gen))
-		body = appendEntries(body, p.Entries)
+		b = append(b, p.Pack[:]...)
+		b = appendUvarint(b, uint64(p.Gen))
+		b = appendEntries(b, p.Entries)
 	}
-	return body
+	return b
 }
 
 // ParseIndex opens and decodes an index object; meta is the meta key of its

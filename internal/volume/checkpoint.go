@@ -51,8 +51,11 @@ var CheckpointEvery = 20000
 
 const checkpointAD = "dvpc checkpoint"
 
-func (cp *checkpoint) encode() []byte {
-	b := binary.BigEndian.AppendUint64(nil, uint64(cp.time))
+func (cp *checkpoint) encode() []byte { return cp.appendTo(nil) }
+
+// appendTo appends the encoding of cp to b.
+func (cp *checkpoint) appendTo(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(cp.time))
 	devs := make([]dvpc.DeviceID, 0, len(cp.heads))
 	for d := range cp.heads {
 		devs = append(devs, d)
@@ -77,7 +80,7 @@ func (cp *checkpoint) encode() []byte {
 	for _, id := range cp.indexes {
 		b = append(b, id[:]...)
 	}
-	return append(b, pack.EncodeIndex(cp.packs)...)
+	return pack.AppendIndex(b, cp.packs)
 }
 
 func decodeCheckpoint(b []byte) (*checkpoint, error) {

@@ -42,6 +42,7 @@ func (v *Volume) loadState() bool {
 	}
 	if err == nil {
 		err = v.decodeState(body)
+		v.stateLen = len(body)
 	}
 	if err != nil {
 		// Start over from the mirror (the key shares give back the
@@ -108,8 +109,16 @@ func (v *Volume) save(force bool) error {
 	v.dirty = false
 	v.lastSave = time.Now()
 	v.mu.Unlock()
-	b := dvpc.AppendHeader(nil, dvpc.KindLocal)
-	b = v.keys.Local.Seal(b, snap.encode(), v.stateAD())
+	// One buffer for the body, one for the sealed file, each the size of
+	// the last: growing them by appends copied and faulted in several
+	// times the state's size, which at a million files took seconds.
+	body := snap.encode(make([]byte, 0, max(v.stateLen+v.stateLen/8, snap.sizeHint())))
+	b := make([]byte, 0, len(body)+64)
+	b = dvpc.AppendHeader(b, dvpc.KindLocal)
+	b = v.keys.Local.Seal(b, body, v.stateAD())
+	v.mu.Lock()
+	v.stateLen = len(body)
+	v.mu.Unlock()
 	if err := writeFileAtomic(filepath.Join(v.stateDir, stateFile), b); err != nil {
 		v.mu.Lock()
 		v.dirty = true
@@ -164,23 +173,55 @@ func (v *Volume) snapState() *stateSnap {
 	return s
 }
 
-// encodeState encodes the state; v.mu is held.
-func (v *Volume) encodeState() []byte { return v.snapState().encode() }
+// sizeHint guesses the length of the encoding, a little high: entries of
+// paths of a few dozen bytes and one chunk, index entries of 40 bytes.
+func (s *stateSnap) sizeHint() int {
+	n := 1 << 10
+	if s.base != nil {
+		n += 128 * len(s.base.nodes)
+	}
+	for _, l := range s.logs {
+		n += 112 * len(l.entries)
+	}
+	for _, p := range s.packs {
+		n += 48 + 48*len(p.Entries)
+	}
+	return n
+}
 
-func (s *stateSnap) encode() []byte {
-	b := binary.AppendUvarint(nil, uint64(len(s.gens)))
+// encodeState encodes the state; v.mu is held.
+func (v *Volume) encodeState() []byte { return v.snapState().encode(nil) }
+
+// appendPrefixed appends the length of what fn appends to b, as a
+// uvarint, then it: fn appends in place, and what it appended moves once.
+func appendPrefixed(b []byte, fn func([]byte) []byte) []byte {
+	start := len(b)
+	b = binary.AppendUvarint(b, 1<<63) // a placeholder of the longest form
+	reserved := len(b) - start
+	b = fn(b)
+	n := len(b) - start - reserved
+	var pre [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(pre[:], uint64(n))
+	copy(b[start+k:], b[start+reserved:])
+	copy(b[start:], pre[:k])
+	return b[:len(b)-(reserved-k)]
+}
+
+// encode appends the state to b.
+func (s *stateSnap) encode(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s.gens)))
 	for _, g := range s.gens {
 		b = binary.BigEndian.AppendUint32(b, g.gen)
 		b = append(b, g.key[:]...)
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(s.clock))
 	b = binary.BigEndian.AppendUint64(b, uint64(s.lastCP))
-	var cp []byte
-	if s.base != nil {
-		cp = s.base.encode()
-	}
-	b = binary.AppendUvarint(b, uint64(len(cp)))
-	b = append(b, cp...)
+	b = appendPrefixed(b, func(b []byte) []byte {
+		if s.base == nil {
+			return b
+		}
+		return s.base.appendTo(b)
+	})
 	b = binary.AppendUvarint(b, uint64(len(s.devices)))
 	for _, d := range s.devices {
 		b = append(b, d.ID[:]...)
@@ -197,15 +238,13 @@ func (s *stateSnap) encode() []byte {
 		b = append(b, l.fromID[:]...)
 		b = binary.BigEndian.AppendUint64(b, l.seq)
 		b = append(b, l.last[:]...)
-		enc := journal.EncodeEntries(l.entries)
-		b = binary.AppendUvarint(b, uint64(len(enc)))
-		b = append(b, enc...)
+		b = appendPrefixed(b, func(b []byte) []byte { return journal.AppendEntries(b, l.entries) })
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.indexes)))
 	for _, id := range s.indexes {
 		b = append(b, id[:]...)
 	}
-	return append(b, pack.EncodeIndex(s.packs)...)
+	return pack.AppendIndex(b, s.packs)
 }
 
 // stateReader decodes the local state, remembering the first error.

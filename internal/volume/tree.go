@@ -80,9 +80,10 @@ func MergeFrom(base []Node, changes []Change, names func(dvpc.DeviceID) string) 
 	sorted := make([]Change, len(changes))
 	copy(sorted, changes)
 	sort.Slice(sorted, func(i, j int) bool { return changeLess(sorted[i], sorted[j]) })
+	n := len(base) + len(changes)
 	t := &Tree{
-		nodes: make(map[string]*Node, len(changes)),
-		where: make(map[journal.Version]string, len(changes)),
+		nodes: make(map[string]*Node, n),
+		where: make(map[journal.Version]string, n),
 		hist:  make(map[string][]Change, len(changes)),
 		under: map[string]int{},
 		names: names,

@@ -75,10 +75,13 @@ type Volume struct {
 	cpSeen  map[dvpc.DeviceID]cpCount
 	cpNewer int
 	cpAt    journal.HLC
-	cpSize  int             // nodes in the largest checkpoint written or read here
-	stage   *Stage          // this device's changes not yet on the mirror, if staging
-	cache   ChunkCache      // sealed chunks kept on this PC, if any
-	staged  []journal.Entry // the stage's changes, in order; in the tree, in no segment yet
+	cpSize  int // nodes in the largest checkpoint written or read here
+	// stateLen is the length of the local state's body when last read or
+	// written: the size its next encoding starts with.
+	stateLen int
+	stage    *Stage          // this device's changes not yet on the mirror, if staging
+	cache    ChunkCache      // sealed chunks kept on this PC, if any
+	staged   []journal.Entry // the stage's changes, in order; in the tree, in no segment yet
 }
 
 // devLog is what is known of one device's journal: the entries of
