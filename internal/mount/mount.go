@@ -169,6 +169,7 @@ func Mount(dir string, v *volume.Volume, o Options) (*Mounted, error) {
 		return nil, err
 	}
 	readAhead(dir, o.Log)
+	f.ready.Store(true)
 	m := &Mounted{Server: srv, fs: f}
 	if f.stage != nil {
 		m.stop, m.flushed = make(chan struct{}), make(chan struct{})
@@ -262,6 +263,11 @@ func ino(at, p string) uint64 {
 
 // fsys is what every node of one mount shares.
 type fsys struct {
+	// ready is set once the mount is up, go-fuse's poll probe done: until
+	// then DIR/.dvpc is not there, so that a program (a test in this very
+	// process, whose open of a file would send the kernel's POLL before
+	// the probe taught it that the mount has none) can wait for it.
+	ready    atomic.Bool
 	vol      *volume.Volume
 	log      *slog.Logger
 	uid, gid uint32
@@ -481,6 +487,9 @@ func (d *dirNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOu
 
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if d.top && name == Control {
+		if !d.fs.ready.Load() {
+			return nil, syscall.ENOENT
+		}
 		out.Mode = syscall.S_IFDIR | 0o555
 		return d.NewInode(ctx, &controlNode{fs: d.fs}, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
 	}
