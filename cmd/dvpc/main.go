@@ -41,12 +41,12 @@ func main() {
 	// heap up to twice what is live); an 80 MiB limit on a mount of a git
 	// clone made the collector take half the CPU. GOMEMLIMIT overrides.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		floor := int64(memoryLimit)
+		floor, slack := int64(memoryLimit), func(live int64) int64 { return live/4 + 8<<20 }
 		if cli.Serves(os.Args[1:]) {
-			floor = serveMemoryLimit
+			floor, slack = serveMemoryLimit, func(live int64) int64 { return live/2 + 16<<20 }
 		}
 		debug.SetMemoryLimit(floor)
-		go paceMemory(floor)
+		go paceMemory(floor, slack)
 	}
 	code := cli.Main(ctx, os.Args[1:], cli.OSEnv())
 	stop()
@@ -61,19 +61,21 @@ func main() {
 	os.Exit(code)
 }
 
-// paceMemory raises the soft memory limit with what is live: to half as
-// much again, plus 16 MiB, and never below floor. A fixed limit under the
-// live heap (a volume of a million files keeps several hundred MB of tree
-// and index) makes the collector run without pause, at half the CPU; this
+// paceMemory raises the soft memory limit with what is live: to that plus
+// slack(live), and never below floor. A fixed limit under the live heap
+// (a volume of a million files keeps several hundred MB of tree and
+// index) makes the collector run without pause, at half the CPU; this
 // keeps the slack a share of the live heap instead, where the runtime's
-// default would let the heap grow to twice what is live.
-func paceMemory(floor int64) {
+// default would let the heap grow to twice what is live. A command's slack
+// is a quarter, so that an import of the bench corpus (about 55 MiB live)
+// still peaks near 80 MiB; a mount's or a server's is a half.
+func paceMemory(floor int64, slack func(live int64) int64) {
 	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	for range time.Tick(250 * time.Millisecond) {
 		metrics.Read(live)
 		if live[0].Value.Kind() == metrics.KindUint64 {
 			n := int64(live[0].Value.Uint64())
-			debug.SetMemoryLimit(max(floor, n+n/2+16<<20))
+			debug.SetMemoryLimit(max(floor, n+slack(n)))
 		}
 	}
 }
