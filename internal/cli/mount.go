@@ -95,6 +95,7 @@ func mountVolume(ctx context.Context, env *Env, c *clientConfig, dir string, o m
 		return errors.E(errors.IO, work, err)
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	s.vol.SetCachePromotion(true)
 	srv, err := mount.Mount(dir, s.vol, mount.Options{Log: log, Debug: o.debug, Stage: st, Work: work})
 	if err != nil {
 		st.Close(ctx)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dvpc/dvpc/internal/blob/faulty"
 	"github.com/dvpc/dvpc/internal/blob/mem"
@@ -66,5 +67,60 @@ func TestCacheServesOffline(t *testing.T) {
 	root.Reset()
 	if got, err := read(); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read after the damage: %v", err)
+	}
+}
+
+// With SetCachePromotion, the compressed chunks a read fetched from a
+// mirror are rewritten uncompressed in the cache once reads pause, and
+// read back the same.
+func TestCachePromotion(t *testing.T) {
+	ctx := context.Background()
+	root := faulty.New(mem.New())
+	tv := volume.NewTest(t, root, "pc", nil)
+	data := bytes.Repeat([]byte("compressible content "), 300000) // 6 MB, several chunks
+	local := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(local, data, 0o644)
+	if err := tv.PutFile(ctx, local, "/f"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c, err := cache.Open(dir, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tv.SetCache(c)
+	tv.SetCachePromotion(true)
+	p := make([]byte, len(data))
+	if n, err := tv.ReadAt(ctx, tv.Tree().Lookup("/f"), p, 0); n != len(data) || !bytes.Equal(p, data) {
+		t.Fatalf("first read: %d bytes, %v", n, err)
+	}
+	c.Wait()
+	size := func() int64 {
+		var n int64
+		filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() {
+				n += fi.Size()
+			}
+			return nil
+		})
+		return n
+	}
+	packed := size()
+	if packed == 0 || packed > int64(len(data))/10 {
+		t.Fatalf("the first read cached %d bytes of %d compressible ones", packed, len(data))
+	}
+	// Polling for the background work to show, with a deadline.
+	deadline := time.Now().Add(20 * time.Second)
+	for size() < int64(len(data)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the cache still holds %d bytes, compressed, after 20 s", size())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.Wait()
+	root.FailPrefix(faulty.Get, "", errors.E(errors.Unavailable, errors.Str("offline (test)")))
+	clear(p)
+	if n, err := tv.ReadAt(ctx, tv.Tree().Lookup("/f"), p, 0); n != len(data) || !bytes.Equal(p, data) {
+		t.Fatalf("read of the promoted chunks, offline: %d bytes, %v", n, err)
 	}
 }

@@ -51,6 +51,7 @@ type Volume struct {
 	noSave   bool
 
 	saveMu sync.Mutex // one saveState at a time
+	promo  promoter   // rewrites cached chunks uncompressed (promote.go)
 
 	mu      sync.Mutex
 	gens    map[uint32]*generation // the key generations this device holds
