@@ -343,9 +343,6 @@ func openMode(ctx context.Context, env *Env, offline, reader bool) (*session, er
 		fmt.Fprintf(env.Stderr, "dvpc: ignoring %s: someone who holds a volume key (a stolen PC?) planted it; revoke that device, then remove it with 'dvpc check --remove-forged'\n", message(err))
 	}
 	s := &session{ctx: ctx, env: env, set: set, stores: stores, cfg: c, vol: v, lock: lock, mounted: mounted}
-	// Most commands need the merged tree: it is merged while the cache
-	// opens (on a volume of a million files, 2 s and 1 s).
-	go v.Tree()
 	if oc := <-cacheCh; oc.err == nil {
 		s.cache = oc.c
 		v.SetCache(oc.c)
