@@ -1286,7 +1286,11 @@ func newHandle(f *fileNode, n *volume.Node) *handle {
 }
 
 func newWriteHandle(f *fileNode, d *dirty, flags uint32) *handle {
-	return &handle{fs: f.fs, file: f, node: d.base, d: d, append: flags&syscall.O_APPEND != 0}
+	// Another handle's flush may be making a new base (add) meanwhile.
+	d.mu.Lock()
+	base := d.base
+	d.mu.Unlock()
+	return &handle{fs: f.fs, file: f, node: base, d: d, append: flags&syscall.O_APPEND != 0}
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
