@@ -15,17 +15,15 @@ import (
 	"github.com/dvpc/dvpc/internal/volume"
 )
 
-// A file read once reads again with the mirror out of reach, from the
-// cache; a damaged cache entry is never returned: the read goes to the
-// mirror again.
-func TestCacheServesOffline(t *testing.T) {
-	ctx := context.Background()
+// cachedVolume returns a volume on a mirror that can be made to fail,
+// holding data at /f, with a cache (in dir) that has nothing yet.
+func cachedVolume(t *testing.T, data []byte) (*volume.TestVolume, *faulty.Store, *cache.Cache, string) {
+	t.Helper()
 	root := faulty.New(mem.New())
 	tv := volume.NewTest(t, root, "pc", nil)
-	data := bytes.Repeat([]byte("cached content "), 300000) // 4.5 MB, several chunks
 	local := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(local, data, 0o644)
-	if err := tv.PutFile(ctx, local, "/f"); err != nil {
+	if err := tv.PutFile(context.Background(), local, "/f"); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -34,6 +32,16 @@ func TestCacheServesOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	tv.SetCache(c)
+	return tv, root, c, dir
+}
+
+// A file read once reads again with the mirror out of reach, from the
+// cache; a damaged cache entry is never returned: the read goes to the
+// mirror again.
+func TestCacheServesOffline(t *testing.T) {
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("cached content "), 300000) // 4.5 MB, several chunks
+	tv, root, c, dir := cachedVolume(t, data)
 	read := func() ([]byte, error) {
 		var b bytes.Buffer
 		_, err := tv.WriteTo(ctx, tv.Tree().Lookup("/f"), &b)
@@ -75,45 +83,22 @@ func TestCacheServesOffline(t *testing.T) {
 // read back the same.
 func TestCachePromotion(t *testing.T) {
 	ctx := context.Background()
-	root := faulty.New(mem.New())
-	tv := volume.NewTest(t, root, "pc", nil)
 	data := bytes.Repeat([]byte("compressible content "), 300000) // 6 MB, several chunks
-	local := filepath.Join(t.TempDir(), "f")
-	os.WriteFile(local, data, 0o644)
-	if err := tv.PutFile(ctx, local, "/f"); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	c, err := cache.Open(dir, 1<<30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tv.SetCache(c)
+	tv, root, c, _ := cachedVolume(t, data)
 	tv.SetCachePromotion(true)
 	p := make([]byte, len(data))
 	if n, err := tv.ReadAt(ctx, tv.Tree().Lookup("/f"), p, 0); n != len(data) || !bytes.Equal(p, data) {
 		t.Fatalf("first read: %d bytes, %v", n, err)
 	}
 	c.Wait()
-	size := func() int64 {
-		var n int64
-		filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
-			if err == nil && !fi.IsDir() {
-				n += fi.Size()
-			}
-			return nil
-		})
-		return n
-	}
-	packed := size()
-	if packed == 0 || packed > int64(len(data))/10 {
+	if packed := c.Used(); packed == 0 || packed > int64(len(data))/10 {
 		t.Fatalf("the first read cached %d bytes of %d compressible ones", packed, len(data))
 	}
 	// Polling for the background work to show, with a deadline.
 	deadline := time.Now().Add(20 * time.Second)
-	for size() < int64(len(data)) {
+	for c.Used() < int64(len(data)) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the cache still holds %d bytes, compressed, after 20 s", size())
+			t.Fatalf("the cache still holds %d bytes, compressed, after 20 s", c.Used())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -2,6 +2,7 @@ package volume
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dvpc/dvpc/internal/dvpc"
@@ -23,8 +24,8 @@ const (
 )
 
 type promoter struct {
+	on      atomic.Bool // read without mu on every read from a mirror
 	mu      sync.Mutex
-	on      bool
 	queue   []promo
 	last    time.Time // of the newest read that queued chunks
 	running bool
@@ -38,20 +39,13 @@ type promo struct {
 // SetCachePromotion turns on the background rewriting of the chunks read
 // from a mirror into their uncompressed form in the cache. A mount turns
 // it on; a command that reads once and ends does not need it.
-func (v *Volume) SetCachePromotion(on bool) {
-	v.promo.mu.Lock()
-	defer v.promo.mu.Unlock()
-	v.promo.on = on
-}
+func (v *Volume) SetCachePromotion(on bool) { v.promo.on.Store(on) }
 
 // promoteLater queues chunks just put in the cache as their pack held them.
 func (v *Volume) promoteLater(ps []promo) {
 	p := &v.promo
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.on {
-		return
-	}
 	p.last = time.Now()
 	p.queue = append(p.queue, ps[:min(len(ps), promoteMax-len(p.queue))]...)
 	if !p.running && len(p.queue) > 0 {

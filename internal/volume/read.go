@@ -98,13 +98,17 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 			// (sealing them uncompressed took a tenth off a first read
 			// here); a second read keeps them uncompressed (readCached),
 			// and so does a mount in the background (promote.go).
-			ps := make([]promo, span)
 			for i := 0; i < span; i++ {
 				lo := int(locs[i].Offset - first.Offset)
 				cache.Put(chunks[i].ID, locs[i].Gen, keep[lo:lo+int(locs[i].Length)])
-				ps[i] = promo{chunks[i].ID, locs[i].Gen}
 			}
-			v.promoteLater(ps)
+			if v.promo.on.Load() {
+				ps := make([]promo, span)
+				for i := range ps {
+					ps[i] = promo{chunks[i].ID, locs[i].Gen}
+				}
+				v.promoteLater(ps)
+			}
 		}
 		k, err := out.Write(plain)
 		written += int64(k)

@@ -189,9 +189,6 @@ func (s *stateSnap) sizeHint() int {
 	return n
 }
 
-// encodeState encodes the state; v.mu is held.
-func (v *Volume) encodeState() []byte { return v.snapState().encode(nil) }
-
 // appendPrefixed appends the length of what fn appends to b, as a
 // uvarint, then it: fn appends in place, and what it appended moves once.
 func appendPrefixed(b []byte, fn func([]byte) []byte) []byte {
