@@ -24,6 +24,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1238,20 +1239,65 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	return newHandle(f, n), flagsOut, 0
 }
 
-// window is the unit a handle fetches: a span of the file, aligned to
-// it, opened chunk by chunk.
+// window is about the unit a handle fetches: a run of whole chunks of at
+// most this many bytes (or one larger chunk), which open straight into
+// the window's buffer (volume.ReadAt).
 const window = 4 << 20
 
 // prefetch is how many windows past a sequential reader's position are
 // fetched ahead, in parallel: each opens its chunks on its own core.
 const prefetch = 2
 
+// windowStarts returns where the windows of a file of these chunks start.
+func windowStarts(chunks []journal.ChunkRef) []int64 {
+	starts := []int64{0}
+	var off, run int64
+	for _, c := range chunks {
+		if run > 0 && run+int64(c.Size) > window {
+			starts = append(starts, off)
+			run = 0
+		}
+		off += int64(c.Size)
+		run += int64(c.Size)
+	}
+	return starts
+}
+
+// windowBufs holds window buffers for reuse: a fresh 4 MiB buffer costs
+// a thousand page faults on first touch, which took a tenth of a first
+// read's time.
+var windowBufs = sync.Pool{New: func() any { b := make([]byte, window); return &b }}
+
 // span is one window of a file, being fetched or fetched.
 type span struct {
 	done chan struct{}
 	buf  []byte
 	err  error
+	// refs counts the holders of buf: the handle's map, the fetch until
+	// it ends, and each reply being sent from it. The last one returns
+	// buf to windowBufs.
+	refs atomic.Int32
+	pool *[]byte // buf's storage, when it came from windowBufs
 }
+
+func (sp *span) unref() {
+	if sp.refs.Add(-1) == 0 && sp.pool != nil {
+		windowBufs.Put(sp.pool)
+	}
+}
+
+// spanReply sends part of a span's buffer to the kernel without a copy
+// (writev from it; the Slices method makes go-fuse do so) and lets go of
+// the buffer once it is sent (Done).
+type spanReply struct {
+	sp *span
+	b  [][]byte
+}
+
+func (r *spanReply) Bytes([]byte) ([]byte, fuse.Status) { return r.b[0], fuse.OK }
+func (r *spanReply) Slices() ([][]byte, fuse.Status)    { return r.b, fuse.OK }
+func (r *spanReply) Size() int                          { return len(r.b[0]) }
+func (r *spanReply) Done()                              { r.sp.unref() }
 
 // handle is an open file. One that reads a version keeps the windows it
 // fetched or is fetching; one of a file being written (d) reads and
@@ -1266,6 +1312,7 @@ type handle struct {
 	append bool   // O_APPEND
 
 	mu     sync.Mutex
+	starts []int64         // where each window starts; set at the first read
 	spans  map[int64]*span // by window number
 	last   int64           // the window of the last read, -1 before any
 	ctx    context.Context // of the fetches; cancelled at Release
@@ -1306,6 +1353,12 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 		return 0
 	}
 	h.cancel()
+	h.mu.Lock()
+	for k, sp := range h.spans {
+		delete(h.spans, k)
+		sp.unref()
+	}
+	h.mu.Unlock()
 	f := h.file
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -1386,11 +1439,22 @@ func (h *handle) fetch(k int64) *span {
 	if sp := h.spans[k]; sp != nil {
 		return sp
 	}
-	size := int64(h.node.Size)
-	off := k * window
-	sp := &span{done: make(chan struct{}), buf: make([]byte, min(window, size-off))}
+	off := h.starts[k]
+	end := int64(h.node.Size)
+	if k+1 < int64(len(h.starts)) {
+		end = h.starts[k+1]
+	}
+	sp := &span{done: make(chan struct{})}
+	if end-off <= window {
+		sp.pool = windowBufs.Get().(*[]byte)
+		sp.buf = (*sp.pool)[:end-off]
+	} else {
+		sp.buf = make([]byte, end-off) // one chunk larger than a window
+	}
+	sp.refs.Store(2) // the map's, and the fetch's
 	h.spans[k] = sp
 	go func() {
+		defer sp.unref()
 		defer close(sp.done)
 		want := len(sp.buf)
 		n, err := h.fs.vol.ReadAt(h.ctx, h.node, sp.buf, off)
@@ -1404,6 +1468,14 @@ func (h *handle) fetch(k int64) *span {
 		}
 	}()
 	return sp
+}
+
+// drop removes window k from the handle's map. The caller holds h.mu.
+func (h *handle) drop(k int64) {
+	if sp := h.spans[k]; sp != nil {
+		delete(h.spans, k)
+		sp.unref()
+	}
 }
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -1421,31 +1493,38 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 	end := min(off+int64(len(dest)), size)
 	n := 0
 	for pos := off; pos < end; {
-		k := pos / window
 		h.mu.Lock()
+		if h.starts == nil {
+			h.starts = windowStarts(h.node.Chunks)
+		}
+		k := int64(sort.Search(len(h.starts), func(i int) bool { return h.starts[i] > pos })) - 1
 		sp := h.fetch(k)
 		if k == h.last+1 || k == h.last {
 			// Sequential: fetch the next windows while this one is read.
-			for j := k + 1; j <= k+prefetch && j*window < size; j++ {
+			for j := k + 1; j <= k+prefetch && j < int64(len(h.starts)); j++ {
 				h.fetch(j)
 			}
 		}
 		h.last = k
 		for j := range h.spans {
 			if j < k-1 || j > k+prefetch {
-				delete(h.spans, j) // a bound on memory: behind, or far ahead after a seek
+				h.drop(j) // a bound on memory: behind, or far ahead after a seek
 			}
 		}
+		sp.refs.Add(1) // this read's, while it uses buf
+		lo := pos - h.starts[k]
 		h.mu.Unlock()
 		select {
 		case <-sp.done:
 		case <-ctx.Done():
+			sp.unref()
 			return nil, syscall.EINTR
 		}
 		if sp.err != nil {
+			sp.unref()
 			h.mu.Lock()
 			if h.spans[k] == sp {
-				delete(h.spans, k) // try again on the next read
+				h.drop(k) // try again on the next read
 			}
 			h.mu.Unlock()
 			// Never wrong or empty data: an error the program sees, and a
@@ -1453,16 +1532,18 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 			h.fs.log.Error("dvpc mount: cannot read", "file", h.node.Path, "err", sp.err)
 			return nil, syscall.EIO
 		}
-		lo := pos - k*window
 		if lo >= int64(len(sp.buf)) {
+			sp.unref()
 			break
 		}
 		if n == 0 && lo+(end-off) <= int64(len(sp.buf)) {
-			// All in one window: the kernel gets the window's bytes,
-			// which never change, without a copy.
-			return fuse.ReadResultData(sp.buf[lo : lo+(end-off)]), 0
+			// All in one window: the kernel gets the window's bytes
+			// without a copy, and the reply holds the window until they
+			// are sent.
+			return &spanReply{sp: sp, b: [][]byte{sp.buf[lo : lo+(end-off)]}}, 0
 		}
 		c := copy(dest[n:end-off], sp.buf[lo:])
+		sp.unref()
 		n += c
 		pos += int64(c)
 	}

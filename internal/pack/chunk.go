@@ -131,6 +131,25 @@ func (c *Codec) OpenVerified(dst []byte, id dvpc.ChunkID, sealed []byte) ([]byte
 	return dst, true, err
 }
 
+// OpenTo is Open that leaves sealed as it is: it decrypts into scratch's
+// storage (grown when too small, and returned for reuse) and appends the
+// plaintext to dst. A reader that keeps the sealed bytes (for this PC's
+// cache) opens them so without copying them first.
+func (c *Codec) OpenTo(dst, scratch []byte, id dvpc.ChunkID, sealed []byte) (out, scratchOut []byte, err error) {
+	body, err := c.keys.Data.Open(scratch[:0], sealed, chunkAD(id))
+	if err != nil {
+		return nil, scratch, errors.E(opOpen, errors.Corrupt, "chunk "+id.String(), err)
+	}
+	if cap(body) > cap(scratch) {
+		scratch = body[:0]
+	}
+	if len(body) == 0 {
+		return nil, scratch, errors.E(opOpen, errors.Corrupt, "chunk "+id.String(), errors.Str("empty chunk body"))
+	}
+	out, err = c.decode(dst, id, body, true)
+	return out, scratch, err
+}
+
 func (c *Codec) open(dst []byte, id dvpc.ChunkID, sealed []byte, checkID bool) ([]byte, error) {
 	body, err := c.openBody(id, sealed)
 	if err != nil {

@@ -42,7 +42,17 @@ func TestPackRoundTrip(t *testing.T) {
 		if e != es[i] {
 			t.Fatalf("entry %d differs", i)
 		}
-		pt, err := c.Open(nil, e.ID, b[e.Offset:e.Offset+e.Length])
+		// OpenTo leaves the sealed bytes as they are, and appends.
+		sealed := b[e.Offset : e.Offset+e.Length]
+		before := bytes.Clone(sealed)
+		pt, _, err := c.OpenTo([]byte("head"), nil, e.ID, sealed)
+		if err != nil || string(pt[:4]) != "head" || !bytes.Equal(pt[4:], want) {
+			t.Fatalf("chunk %d, OpenTo: %v", i, err)
+		}
+		if !bytes.Equal(sealed, before) {
+			t.Fatalf("chunk %d: OpenTo changed the sealed bytes", i)
+		}
+		pt, err = c.Open(nil, e.ID, sealed)
 		if err != nil || !bytes.Equal(pt, want) {
 			t.Fatalf("chunk %d: %v", i, err)
 		}
@@ -61,6 +71,9 @@ func TestChunkFlipDetected(t *testing.T) {
 		if _, err := c.Open(nil, e.ID, bad[e.Offset:e.Offset+e.Length]); !errors.Is(err, errors.Corrupt) {
 			t.Fatalf("flip at %d: err = %v", i, err)
 		}
+		if _, _, err := c.OpenTo(nil, nil, e.ID, bad[e.Offset:e.Offset+e.Length]); !errors.Is(err, errors.Corrupt) {
+			t.Fatalf("OpenTo, flip at %d: err = %v", i, err)
+		}
 		// OpenVerified skips only the id's hash: the AEAD still refuses.
 		bad = bytes.Clone(b)
 		bad[i] ^= 1
@@ -74,6 +87,9 @@ func TestChunkFlipDetected(t *testing.T) {
 	// A chunk served under another chunk's id is refused, by both.
 	if _, err := c.Open(nil, dvpc.ChunkID{1}, bytes.Clone(b[e.Offset:e.Offset+e.Length])); !errors.Is(err, errors.Corrupt) {
 		t.Fatalf("swapped chunk accepted: %v", err)
+	}
+	if _, _, err := c.OpenTo(nil, nil, dvpc.ChunkID{1}, b[e.Offset:e.Offset+e.Length]); !errors.Is(err, errors.Corrupt) {
+		t.Fatalf("swapped chunk accepted by OpenTo: %v", err)
 	}
 	if _, _, err := c.OpenVerified(nil, dvpc.ChunkID{1}, bytes.Clone(b[e.Offset:e.Offset+e.Length])); !errors.Is(err, errors.Corrupt) {
 		t.Fatalf("swapped chunk accepted by OpenVerified: %v", err)

@@ -3,6 +3,8 @@ package volume_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,4 +110,51 @@ func TestCachePromotion(t *testing.T) {
 	if n, err := tv.ReadAt(ctx, tv.Tree().Lookup("/f"), p, 0); n != len(data) || !bytes.Equal(p, data) {
 		t.Fatalf("read of the promoted chunks, offline: %d bytes, %v", n, err)
 	}
+}
+
+// A read that starts at a chunk's start and has room for whole chunks
+// (the mount's windows) opens them straight into its buffer: from the
+// mirror, from the cache as fetched (compressed), and from the cache
+// rewritten uncompressed. The bytes are right each time and nothing is
+// written past the buffer, though its capacity goes on.
+func TestReadAtWholeChunks(t *testing.T) {
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("compressible content "), 200000)
+	noise := make([]byte, 3<<20)
+	rand.NewChaCha8([32]byte{3}).Read(noise)
+	data = append(data, noise...) // chunks that do not compress
+	tv, root, c, _ := cachedVolume(t, data)
+	n := tv.Tree().Lookup("/f")
+	if len(n.Chunks) < 4 {
+		t.Fatalf("want a file of several chunks, got %d", len(n.Chunks))
+	}
+	check := func(pass string) {
+		t.Helper()
+		var off int64
+		for i := 0; i < len(n.Chunks); {
+			// Two chunks at a time, or the last one.
+			j := min(i+2, len(n.Chunks))
+			var size int64
+			for _, ch := range n.Chunks[i:j] {
+				size += int64(ch.Size)
+			}
+			backing := bytes.Repeat([]byte{0xA5}, int(size)+4096)
+			p := backing[:size]
+			k, err := tv.ReadAt(ctx, n, p, off)
+			if int64(k) != size || !bytes.Equal(p, data[off:off+size]) || (err != nil && err != io.EOF) {
+				t.Fatalf("%s: ReadAt(chunks %d–%d) = %d bytes, %v; or wrong bytes", pass, i, j, k, err)
+			}
+			if bytes.Count(backing[size:], []byte{0xA5}) != 4096 {
+				t.Fatalf("%s: ReadAt(chunks %d–%d) wrote past its buffer", pass, i, j)
+			}
+			off += size
+			i = j
+		}
+	}
+	check("from the mirror")
+	c.Wait()
+	root.FailPrefix(faulty.Get, "", errors.E(errors.Unavailable, errors.Str("offline (test)")))
+	check("from the cache")
+	c.Wait() // rewritten uncompressed
+	check("from the cache, uncompressed")
 }

@@ -26,98 +26,115 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 	bp := readBufs.Get().(*readBuf)
 	defer readBufs.Put(bp)
 	for len(chunks) > 0 {
-		if plain, ok, err := v.readStaged(bp.plain[:0], chunks[0]); ok {
-			if err != nil {
-				return written, errors.E(op, n.Path, err)
-			}
-			bp.plain = plain[:0]
-			k, err := out.Write(plain)
-			written += int64(k)
-			if err != nil {
-				return written, errors.E(op, errors.IO, err)
-			}
-			chunks = chunks[1:]
-			continue
-		}
-		if plain, ok := v.readCached(bp, chunks[0]); ok {
-			k, err := out.Write(plain)
-			written += int64(k)
-			if err != nil {
-				return written, errors.E(op, errors.IO, err)
-			}
-			chunks = chunks[1:]
-			continue
-		}
-		locs, err := v.locate(chunks)
-		if err != nil {
-			return written, errors.E(op, n.Path, err)
-		}
-		span := len(locs)
-		first, last := locs[0], locs[span-1]
-		raw := grow(bp.raw, int(last.Offset+last.Length-first.Offset))
-		bp.raw = raw
-		cache := v.chunkCache()
-		var keep []byte // the span's sealed bytes, for the cache
-		// The span is opened whole before a byte of it is written out: a
-		// mirror set tries another copy when one fails to open.
-		plain := bp.plain[:0]
-		_, err = blob.ReadVerified(ctx, v.store, packName(first.Pack), raw, int64(first.Offset), func(raw []byte) error {
-			plain = bp.plain[:0]
-			if cache != nil {
-				keep = append([]byte(nil), raw...) // opening decrypts in place; the cache keeps it
-			}
-			for i := 0; i < span; i++ {
-				l := locs[i]
-				lo := int(l.Offset - first.Offset)
-				if lo+int(l.Length) > len(raw) {
-					return errors.E(errors.Corrupt, errors.Str("pack "+l.Pack.String()+" is shorter than its index says"))
-				}
-				codec, err := v.codecFor(l.Gen)
-				if err != nil {
-					return errors.E("pack "+packName(l.Pack), err)
-				}
-				start := len(plain)
-				plain, err = codec.Open(plain, chunks[i].ID, raw[lo:lo+int(l.Length)])
-				if err != nil {
-					return errors.E("pack "+packName(l.Pack), err)
-				}
-				if len(plain)-start != int(chunks[i].Size) {
-					return errors.E(errors.Corrupt, errors.Str("chunk size differs from the journal"))
-				}
-			}
-			return nil
-		})
+		plain, k, err := v.appendChunks(ctx, bp, chunks, bp.plain[:0])
 		if cap(plain) > cap(bp.plain) {
 			bp.plain = plain[:0]
 		}
 		if err != nil {
 			return written, errors.E(op, n.Path, err)
 		}
-		if cache != nil {
-			// As they are in the pack: a first read pays only for a copy
-			// (sealing them uncompressed took a tenth off a first read
-			// here); a second read keeps them uncompressed (readCached),
-			// and so does a mount in the background (promote.go).
-			for i := 0; i < span; i++ {
-				lo := int(locs[i].Offset - first.Offset)
-				cache.Put(chunks[i].ID, locs[i].Gen, keep[lo:lo+int(locs[i].Length)])
-			}
-			if v.promo.on.Load() {
-				ps := make([]promo, span)
-				for i := range ps {
-					ps[i] = promo{chunks[i].ID, locs[i].Gen}
-				}
-				v.promoteLater(ps)
-			}
-		}
-		k, err := out.Write(plain)
-		written += int64(k)
+		w, err := out.Write(plain)
+		written += int64(w)
 		if err != nil {
 			return written, errors.E(op, errors.IO, err)
 		}
-		chunks = chunks[span:]
+		chunks = chunks[k:]
 	}
 	return written, nil
+}
+
+// appendChunks appends the plaintext of the leading chunks to dst: one
+// chunk from the stage or this PC's cache, or the chunks that one ranged
+// get of a pack covers. It returns how many chunks it appended. A chunk
+// opens straight into dst when dst has room for it: a reader that sizes
+// its buffer to whole chunks (the mount's windows) pays for no copy.
+func (v *Volume) appendChunks(ctx context.Context, bp *readBuf, chunks []journal.ChunkRef, dst []byte) ([]byte, int, error) {
+	if plain, ok, err := v.readStaged(dst, chunks[0]); ok {
+		if err != nil {
+			return dst, 0, err
+		}
+		return plain, 1, nil
+	}
+	if plain, ok := v.readCached(bp, dst, chunks[0]); ok {
+		return plain, 1, nil
+	}
+	locs, err := v.locate(chunks)
+	if err != nil {
+		return dst, 0, err
+	}
+	span := len(locs)
+	first, last := locs[0], locs[span-1]
+	size := int(last.Offset + last.Length - first.Offset)
+	cache := v.chunkCache()
+	// With a cache, the span's sealed bytes are handed to it as they are
+	// and opened into bp.body, so the span is read into storage of its
+	// own; without one, into bp.raw, and opened in place.
+	var raw []byte
+	if cache != nil {
+		raw = make([]byte, size)
+		var most int64
+		for _, l := range locs {
+			most = max(most, int64(l.Length))
+		}
+		if int64(cap(bp.body)) < most {
+			bp.body = make([]byte, 0, most+most/2) // not grown chunk by chunk
+		}
+	} else {
+		bp.raw = grow(bp.raw, size)
+		raw = bp.raw
+	}
+	// The span is opened whole before the caller sees a byte of it: a
+	// mirror set tries another copy when one fails to open.
+	start := len(dst)
+	_, err = blob.ReadVerified(ctx, v.store, packName(first.Pack), raw, int64(first.Offset), func(raw []byte) error {
+		dst = dst[:start]
+		for i := 0; i < span; i++ {
+			l := locs[i]
+			lo := int(l.Offset - first.Offset)
+			if lo+int(l.Length) > len(raw) {
+				return errors.E(errors.Corrupt, errors.Str("pack "+l.Pack.String()+" is shorter than its index says"))
+			}
+			codec, err := v.codecFor(l.Gen)
+			if err != nil {
+				return errors.E("pack "+packName(l.Pack), err)
+			}
+			at := len(dst)
+			sealed := raw[lo : lo+int(l.Length)]
+			if cache != nil {
+				dst, bp.body, err = codec.OpenTo(dst, bp.body, chunks[i].ID, sealed)
+			} else {
+				dst, err = codec.Open(dst, chunks[i].ID, sealed)
+			}
+			if err != nil {
+				return errors.E("pack "+packName(l.Pack), err)
+			}
+			if len(dst)-at != int(chunks[i].Size) {
+				return errors.E(errors.Corrupt, errors.Str("chunk size differs from the journal"))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return dst[:start], 0, err
+	}
+	if cache != nil {
+		// As they are in the pack: a first read pays for no copy
+		// (sealing them uncompressed took a tenth off a first read
+		// here); a second read keeps them uncompressed (readCached),
+		// and so does a mount in the background (promote.go).
+		for i := 0; i < span; i++ {
+			lo := int(locs[i].Offset - first.Offset)
+			cache.Put(chunks[i].ID, locs[i].Gen, raw[lo:lo+int(locs[i].Length)])
+		}
+		if v.promo.on.Load() {
+			ps := make([]promo, span)
+			for i := range ps {
+				ps[i] = promo{chunks[i].ID, locs[i].Gen}
+			}
+			v.promoteLater(ps)
+		}
+	}
+	return dst, span, nil
 }
 
 // ChunkCache keeps sealed chunks on this PC (package cache is one).
@@ -148,40 +165,39 @@ func (v *Volume) chunkCache() ChunkCache {
 	return v.cache
 }
 
-// readCached reads chunk c from the cache and returns its plaintext, in
-// bp's storage (valid until bp's next use). A damaged entry is dropped,
-// and the chunk read from a mirror.
-func (v *Volume) readCached(bp *readBuf, c journal.ChunkRef) ([]byte, bool) {
+// readCached reads chunk c from the cache and appends its plaintext to
+// dst. A damaged entry is dropped, and the chunk read from a mirror.
+func (v *Volume) readCached(bp *readBuf, dst []byte, c journal.ChunkRef) ([]byte, bool) {
 	cache := v.chunkCache()
 	if cache == nil {
-		return nil, false
+		return dst, false
 	}
 	sealed, gen, ok := cache.Get(bp.raw[:0], c.ID)
 	if !ok {
-		return nil, false
+		return dst, false
 	}
 	if cap(sealed) > cap(bp.raw) {
 		bp.raw = sealed[:0]
 	}
 	codec, err := v.codecFor(gen)
 	if err == nil {
-		var plain []byte
 		// Only chunks whose id was checked go into the cache: the AEAD
 		// suffices.
-		var compressed bool
-		plain, compressed, err = codec.OpenVerified(bp.plain[:0], c.ID, sealed)
-		if err == nil && len(plain) == int(c.Size) {
+		plain, compressed, err := codec.OpenVerified(dst, c.ID, sealed)
+		if err == nil && !compressed {
+			plain = append(dst, plain...) // in sealed's storage
+		}
+		if err == nil && len(plain)-len(dst) == int(c.Size) {
 			if compressed {
-				bp.plain = plain[:0]
 				// Read a second time: kept uncompressed from now on, so
 				// that the next reads pay only for the cipher.
-				cache.Replace(c.ID, gen, codec.SealPlain(nil, c.ID, plain))
+				cache.Replace(c.ID, gen, codec.SealPlain(nil, c.ID, plain[len(dst):]))
 			}
 			return plain, true
 		}
 	}
 	cache.Drop(c.ID)
-	return nil, false
+	return dst, false
 }
 
 // readStaged reads a chunk that is in the stage and in no index yet.
@@ -202,9 +218,9 @@ func (v *Volume) readStaged(dst []byte, c journal.ChunkRef) ([]byte, bool, error
 	return plain, ok, err
 }
 
-// readBuf holds the buffers of one reader: a span of a pack, and a chunk's
-// plaintext.
-type readBuf struct{ raw, plain []byte }
+// readBuf holds the buffers of one reader: a span of a pack (or a cached
+// chunk), a chunk's opened body, and plaintext.
+type readBuf struct{ raw, body, plain []byte }
 
 var readBufs = sync.Pool{New: func() any { return new(readBuf) }}
 
@@ -264,7 +280,13 @@ func (v *Volume) ReadAt(ctx context.Context, n *Node, p []byte, off int64) (int,
 		end += int64(n.Chunks[last].Size)
 		last++
 	}
-	part := &Node{Path: n.Path, Change: Change{Device: n.Device, Entry: &journal.Entry{Chunks: n.Chunks[first:last]}}}
+	chunks := n.Chunks[first:last]
+	if off == start && end <= off+int64(len(p)) {
+		// The read starts at a chunk's start and has room for every chunk
+		// it touches: they open straight into p.
+		return v.readChunks(ctx, n.Path, chunks, p)
+	}
+	part := &Node{Path: n.Path, Change: Change{Device: n.Device, Entry: &journal.Entry{Chunks: chunks}}}
 	w := &window{p: p, skip: off - start}
 	if _, err := v.WriteTo(ctx, part, w); err != nil {
 		return w.n, err
@@ -273,6 +295,30 @@ func (v *Volume) ReadAt(ctx context.Context, n *Node, p []byte, off int64) (int,
 		return w.n, io.EOF
 	}
 	return w.n, nil
+}
+
+// readChunks reads chunks, which fit in p, into p.
+func (v *Volume) readChunks(ctx context.Context, path string, chunks []journal.ChunkRef, p []byte) (int, error) {
+	bp := readBufs.Get().(*readBuf)
+	defer readBufs.Put(bp)
+	dst := p[:0:len(p)] // a chunk longer than it should be cannot spill past p
+	for len(chunks) > 0 {
+		var k int
+		var err error
+		dst, k, err = v.appendChunks(ctx, bp, chunks, dst)
+		if err != nil {
+			return len(dst), errors.E(errors.Op("volume.ReadAt"), path, err)
+		}
+		chunks = chunks[k:]
+	}
+	if len(dst) > 0 && &dst[0] != &p[0] {
+		// Every chunk's size is checked as it is appended, and they fit.
+		return 0, errors.E(errors.Op("volume.ReadAt"), path, errors.Str("the chunks did not fit the read buffer"))
+	}
+	if len(dst) < len(p) {
+		return len(dst), io.EOF
+	}
+	return len(dst), nil
 }
 
 // window is a writer that drops the first skip bytes and keeps the next
