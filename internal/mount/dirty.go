@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -56,8 +57,9 @@ type dirty struct {
 	// spill, and close() has only the last chunk left to store. Any other
 	// change ends the stream: what it stored becomes the base.
 	stream bool
-	sdone  int64  // bytes cut into chunks
-	pend   []byte // bytes written after them, not yet cut
+	sdone  int64    // bytes cut into chunks
+	pend   []byte   // bytes written after them, not yet cut
+	pbuf   *pendBuf // pend's storage, when it came from pendBufs
 	// The cut chunks are stored (sealed) in parallel, each by a goroutine
 	// of its own: swg counts them; srefs and serr are under smu.
 	swg   sync.WaitGroup
@@ -89,12 +91,27 @@ func (d *dirty) streamWrite(p []byte) error {
 	limit := d.fs.vol.MaxChunk()
 	if need := len(d.pend) + len(p); cap(d.pend) < need {
 		// A new buffer, which chunks are cut from in place (the ones cut
-		// from the old buffer may still be sealing): it doubles up to
-		// four chunks, so that a small file holds little and a large
-		// one copies its tail over once in three chunks or so.
-		b := make([]byte, len(d.pend), min(max(2*cap(d.pend), need), max(4*limit, need)))
+		// from the old buffer may still be sealing): it doubles while
+		// the file is smaller than a chunk can be, so that a small file
+		// holds little; then it holds four chunks, so that a large one
+		// copies its tail over once in three chunks or so. Those of four
+		// chunks are reused: a fresh one cost as much in page faults as
+		// the copying in and the chunking together.
+		size := max(2*cap(d.pend), need)
+		if size > limit {
+			size = max(4*limit, need)
+		}
+		var b []byte
+		var pb *pendBuf
+		if size == 4*limit {
+			pb = getPendBuf(size)
+			b = pb.b[:len(d.pend)]
+		} else {
+			b = make([]byte, len(d.pend), size)
+		}
 		copy(b, d.pend)
-		d.pend = b
+		d.releasePend()
+		d.pend, d.pbuf = b, pb
 	}
 	d.pend = append(d.pend, p...)
 	d.size += int64(len(p))
@@ -124,9 +141,14 @@ func (d *dirty) cutPending() error {
 	}
 	d.fs.sealers <- struct{}{}
 	d.swg.Add(1)
+	pb := d.pbuf
+	if pb != nil {
+		pb.refs.Add(1) // the sealer's, until it has sealed data
+	}
 	go func() {
 		defer d.swg.Done()
 		ref, err := d.fs.stage.StoreChunk(data)
+		pb.unref()
 		<-d.fs.sealers
 		d.smu.Lock()
 		defer d.smu.Unlock()
@@ -136,6 +158,39 @@ func (d *dirty) cutPending() error {
 		}
 	}()
 	return nil
+}
+
+// pendBuf is the storage of a stream's pending bytes, shared by the
+// stream and the sealers of the chunks cut from it; the last of them to
+// let go returns it to pendBufs.
+type pendBuf struct {
+	b    []byte
+	refs atomic.Int32
+}
+
+var pendBufs sync.Pool
+
+// getPendBuf returns a buffer of size bytes, held once (by the stream).
+func getPendBuf(size int) *pendBuf {
+	pb, _ := pendBufs.Get().(*pendBuf)
+	if pb == nil || cap(pb.b) != size {
+		pb = &pendBuf{b: make([]byte, size)}
+	}
+	pb.refs.Store(1)
+	return pb
+}
+
+func (pb *pendBuf) unref() {
+	if pb != nil && pb.refs.Add(-1) == 0 {
+		pendBufs.Put(pb)
+	}
+}
+
+// releasePend lets go of pend's storage; d.mu is held, and pend is
+// set anew after.
+func (d *dirty) releasePend() {
+	d.pbuf.unref()
+	d.pend, d.pbuf = nil, nil
 }
 
 // stored waits for the chunks being stored and returns them all.
@@ -157,8 +212,9 @@ func (d *dirty) endStream(ctx context.Context) error {
 		return err
 	}
 	d.stream = false
-	pend := d.pend
-	d.pend = nil
+	pend, pb := d.pend, d.pbuf
+	d.pend, d.pbuf = nil, nil
+	defer pb.unref()
 	d.base = &volume.Node{Path: d.path, Change: volume.Change{Device: d.fs.vol.Me().ID,
 		Entry: &journal.Entry{Op: journal.Put, Path: d.path, Size: uint64(d.sdone), Chunks: refs}}}
 	d.size, d.limit = d.sdone, d.sdone
@@ -541,7 +597,8 @@ func (d *dirty) add(refs []journal.ChunkRef) error {
 	f.dmu.Unlock()
 	d.base, d.limit, d.changed = n, d.size, false
 	clear(d.blocks)
-	d.stream, d.srefs, d.sdone, d.pend = false, nil, 0, nil
+	d.releasePend()
+	d.stream, d.srefs, d.sdone = false, nil, 0
 	return nil
 }
 
