@@ -213,19 +213,21 @@ writes() {
 	pid=$(mountpid)
 	settle "$pid" # the reads' background work (dvpc fills its cache)
 	mkdir "$dir"
-	# 1. The large file, new data: the source in the page cache, so that
-	# the copy times the mount. `sync FILE` is an fsync, which a FUSE file
-	# system gets (FSYNC); `sync -f` (syncfs) never reaches it.
+	# 1. The large file, new data (FRESH: no tool has seen its chunks;
+	# dvpc would find BIG_FILE's in the volume): the source in the page
+	# cache, so that the copy times the mount. `sync FILE` is an fsync,
+	# which a FUSE file system gets (FSYNC); `sync -f` (syncfs) never
+	# reaches it.
 	echo 3 >/proc/sys/vm/drop_caches
-	cat "$CORPUS/$BIG_FILE" >/dev/null
-	t0=$(now); dd if="$CORPUS/$BIG_FILE" of="$dir/big1" bs=1M status=none; t1=$(now)
+	cat "$FRESH" >/dev/null
+	t0=$(now); dd if="$FRESH" of="$dir/big1" bs=1M status=none; t1=$(now)
 	w1=$(secs "$t0" "$t1")
 	t0=$(now); sync "$dir/big1"; t1=$(now)
 	s1=$(secs "$t0" "$t1")
 	settle "$pid"
 	# 2. The same data again, under another name.
-	cat "$CORPUS/$BIG_FILE" >/dev/null
-	t0=$(now); dd if="$CORPUS/$BIG_FILE" of="$dir/big2" bs=1M status=none; t1=$(now)
+	cat "$FRESH" >/dev/null
+	t0=$(now); dd if="$FRESH" of="$dir/big2" bs=1M status=none; t1=$(now)
 	w2=$(secs "$t0" "$t1")
 	t0=$(now); sync "$dir/big2"; t1=$(now)
 	s2=$(secs "$t0" "$t1")
@@ -256,14 +258,35 @@ PY
 	gst2=$(secs "$t0" "$t1")
 	dirty=$(wc -l <"$WORK/git-status.txt")
 	# Checked, untimed: what was written reads back.
-	cmp "$dir/big1" "$CORPUS/$BIG_FILE"
-	cmp "$dir/big2" "$CORPUS/$BIG_FILE"
+	cmp "$dir/big1" "$FRESH"
+	cmp "$dir/big2" "$FRESH"
 	if [[ $(ls "$dir/small" | wc -l) != 10000 ]]; then
 		echo "$1: $(ls "$dir/small" | wc -l) small files in the mount, not 10000" >&2
 		exit 1
 	fi
 	w=",\"w1\":$w1,\"s1\":$s1,\"w2\":$w2,\"s2\":$s2,\"small\":$small,\"clone\":$clone,\"gst1\":$gst1,\"gst2\":$gst2,\"git_files\":$git_files,\"git_dirty\":$dirty"
 }
+
+# FRESH: BIG_FILE with the first 16 bytes of each 4 KiB block replaced
+# by its number: as compressible, and no chunk of it is one of BIG_FILE's.
+FRESH=$WORK/fresh.bin
+if [[ $WRITES == 1 && ! -s $FRESH ]]; then
+	python3 - "$CORPUS/$BIG_FILE" "$FRESH.tmp" <<'PY'
+import sys
+src, dst = sys.argv[1], sys.argv[2]
+with open(src, "rb") as r, open(dst, "wb") as w:
+    n = 0
+    while True:
+        b = bytearray(r.read(1 << 20))
+        if not b:
+            break
+        for o in range(0, len(b), 4096):
+            b[o:o + 16] = (b"fresh %010d" % n)[:len(b) - o]
+            n += 1
+        w.write(b)
+PY
+	mv "$FRESH.tmp" "$FRESH"
+fi
 
 results=$WORK/results.jsonl
 : >"$results"
