@@ -100,6 +100,11 @@ const MaxPath = 4096
 // no NUL. It refuses paths that cannot be made so.
 func CleanPath(p string) (string, error) {
 	const op errors.Op = "journal.CleanPath"
+	if canonical(p) {
+		// Every path decoded from a journal or a checkpoint is checked
+		// so: a million of them took 0.7 s through the general case.
+		return p, nil
+	}
 	if !utf8.ValidString(p) || strings.ContainsRune(p, 0) || len(p) > MaxPath {
 		return "", errors.E(op, errors.Invalid, p, errors.Str("path is not valid UTF-8, holds a NUL byte, or is too long"))
 	}
@@ -109,6 +114,31 @@ func CleanPath(p string) (string, error) {
 		}
 	}
 	return path.Clean("/" + p), nil
+}
+
+// canonical reports whether p is already in the form CleanPath gives,
+// in one pass and without allocating.
+func canonical(p string) bool {
+	if len(p) == 0 || len(p) > MaxPath || p[0] != '/' {
+		return false
+	}
+	if p == "/" {
+		return true
+	}
+	start := 1
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			if p[i] == 0 {
+				return false
+			}
+			continue
+		}
+		if elem := p[start:i]; elem == "" || elem == "." || elem == ".." {
+			return false // also a trailing slash, and "//"
+		}
+		start = i + 1
+	}
+	return utf8.ValidString(p)
 }
 
 // validEntry checks what the decoder cannot: a path in canonical form, and

@@ -3,9 +3,12 @@ package journal
 import (
 	"bytes"
 	"crypto/ed25519"
+	"path"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -71,6 +74,47 @@ func TestCleanPath(t *testing.T) {
 		if _, err := CleanPath(bad); !errors.Is(err, errors.Invalid) {
 			t.Errorf("CleanPath(%q) accepted", bad)
 		}
+	}
+}
+
+// cleanPathGeneral is CleanPath without its fast path.
+func cleanPathGeneral(p string) (string, bool) {
+	if !utf8.ValidString(p) || strings.ContainsRune(p, 0) || len(p) > MaxPath {
+		return "", false
+	}
+	for _, elem := range strings.Split(p, "/") {
+		if elem == ".." {
+			return "", false
+		}
+	}
+	return path.Clean("/" + p), true
+}
+
+// The fast path agrees with the general case: a path it passes is one
+// the general case leaves as it is.
+func FuzzCleanPath(f *testing.F) {
+	for _, s := range []string{"/", "", "/a", "/a/", "//a", "/a//b", "/./a", "/a/.", "/a/..", "/..a/b..", "/a\x00", "/\xff", "/é/ü", "/.hidden/..x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		want, ok := cleanPathGeneral(p)
+		got, err := CleanPath(p)
+		if ok != (err == nil) || got != want {
+			t.Fatalf("CleanPath(%q) = %q, %v; the general case gives %q, %v", p, got, err, want, ok)
+		}
+		if canonical(p) && want != p {
+			t.Fatalf("canonical(%q), but its clean form is %q", p, want)
+		}
+		if ok && !canonical(want) {
+			t.Fatalf("CleanPath(%q) = %q, which canonical refuses", p, want)
+		}
+	})
+}
+
+func BenchmarkCleanPath(b *testing.B) {
+	p := "/home/someone/projects/dvpc/internal/journal/entry.go"
+	for b.Loop() {
+		CleanPath(p)
 	}
 }
 

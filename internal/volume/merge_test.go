@@ -180,3 +180,44 @@ func TestFileUnderFileIsNotHidden(t *testing.T) {
 		t.Fatalf("the file /x was hidden:\n%s", dump(tree))
 	}
 }
+
+// A folder's listing is every live node whose folder it is, and every
+// folder that is not a live node but holds live ones, in name order: the
+// same as a search through every node gives.
+func TestListAgreesWithSearch(t *testing.T) {
+	for seed := uint64(0); seed < 300; seed++ {
+		r := rand.New(rand.NewPCG(seed, 3))
+		tree := Merge(randomHistory(r, 3, 60), nil)
+		// The brute force: each live node and all its folders.
+		want := map[string][]string{}
+		seen := map[string]bool{}
+		for p, n := range tree.nodes {
+			if !n.Live() {
+				continue
+			}
+			for q := p; q != "/"; q = parentDir(q) {
+				if !seen[q] {
+					seen[q] = true
+					want[parentDir(q)] = append(want[parentDir(q)], q[strings.LastIndexByte(q, '/')+1:])
+				}
+			}
+		}
+		got := tree.children()
+		if len(got) != len(want) {
+			t.Fatalf("seed %d: %d folders listed, want %d", seed, len(got), len(want))
+		}
+		for dir, names := range want {
+			sort.Strings(names)
+			if strings.Join(got[dir], ",") != strings.Join(names, ",") {
+				t.Fatalf("seed %d: %s lists %v, want %v", seed, dir, got[dir], names)
+			}
+		}
+	}
+}
+
+func parentDir(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i > 0 {
+		return p[:i]
+	}
+	return "/"
+}
