@@ -13,6 +13,7 @@ FUZZ_TARGETS = \
 	./internal/keys:FuzzParseAccount \
 	./internal/journal:FuzzParseSegment \
 	./internal/journal:FuzzDecodeEntries \
+	./internal/journal:FuzzCleanPath \
 	./internal/pack:FuzzParseHeader \
 	./internal/pack:FuzzDecodeIndex \
 	./internal/pack:FuzzOpenChunk \
