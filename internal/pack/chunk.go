@@ -137,14 +137,11 @@ func (c *Codec) OpenVerified(dst []byte, id dvpc.ChunkID, sealed []byte) ([]byte
 // cache) opens them so without copying them first.
 func (c *Codec) OpenTo(dst, scratch []byte, id dvpc.ChunkID, sealed []byte) (out, scratchOut []byte, err error) {
 	body, err := c.keys.Data.Open(scratch[:0], sealed, chunkAD(id))
-	if err != nil {
-		return nil, scratch, errors.E(opOpen, errors.Corrupt, "chunk "+id.String(), err)
+	if body, err = checkBody(id, body, err); err != nil {
+		return nil, scratch, err
 	}
 	if cap(body) > cap(scratch) {
 		scratch = body[:0]
-	}
-	if len(body) == 0 {
-		return nil, scratch, errors.E(opOpen, errors.Corrupt, "chunk "+id.String(), errors.Str("empty chunk body"))
 	}
 	out, err = c.decode(dst, id, body, true)
 	return out, scratch, err
@@ -162,6 +159,12 @@ func (c *Codec) open(dst []byte, id dvpc.ChunkID, sealed []byte, checkID bool) (
 // compression byte and the data.
 func (c *Codec) openBody(id dvpc.ChunkID, sealed []byte) ([]byte, error) {
 	body, err := c.keys.Data.OpenInPlace(sealed, chunkAD(id))
+	return checkBody(id, body, err)
+}
+
+// checkBody checks what opening chunk id gave: an error names the
+// chunk, and a body needs its compression byte.
+func checkBody(id dvpc.ChunkID, body []byte, err error) ([]byte, error) {
 	if err != nil {
 		return nil, errors.E(opOpen, errors.Corrupt, "chunk "+id.String(), err)
 	}

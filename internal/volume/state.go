@@ -120,7 +120,7 @@ func (v *Volume) save(force bool) error {
 	head := len(b)
 	b = snap.encode(append(b, make([]byte, seal.NonceSize)...))
 	bodyLen := len(b) - head - seal.NonceSize
-	if sealed := v.keys.Local.SealInPlace(b[head:], v.stateAD()); len(b) > 0 && &sealed[0] == &b[head] {
+	if sealed := v.keys.Local.SealInPlace(b[head:], v.stateAD()); &sealed[0] == &b[head] {
 		b = b[:head+len(sealed)]
 	} else {
 		b = append(b[:head], sealed...) // the tag did not fit: sealed elsewhere
