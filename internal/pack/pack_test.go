@@ -62,6 +62,30 @@ func TestPackRoundTrip(t *testing.T) {
 	}
 }
 
+// Opening a compressed chunk after other bytes appends it and leaves them
+// alone, in the buffer's spare capacity when it has room enough.
+// (BenchmarkOpenAfter shows the decoder's own cost there.)
+func TestOpenAppendsInPlace(t *testing.T) {
+	text := bytes.Repeat([]byte("compress me, after other bytes "), 20000)
+	b, _, es, c := buildPack(t, text)
+	e := es[0]
+	sealed := func() []byte { return bytes.Clone(b[e.Offset : e.Offset+e.Length]) }
+	for _, spare := range []int{0, len(text) - 1, len(text), 2 * len(text)} {
+		dst := append(make([]byte, 0, 4+spare), "head"...)
+		pt, err := c.Open(dst, e.ID, sealed())
+		if err != nil || string(pt[:4]) != "head" || !bytes.Equal(pt[4:], text) {
+			t.Fatalf("spare %d: %v", spare, err)
+		}
+		if inPlace := &pt[0] == &dst[0]; inPlace != (spare >= len(text)) {
+			t.Errorf("spare %d: decoded in place: %v", spare, inPlace)
+		}
+		pt, _, err = c.OpenTo(dst, nil, e.ID, sealed())
+		if err != nil || string(pt[:4]) != "head" || !bytes.Equal(pt[4:], text) {
+			t.Fatalf("OpenTo, spare %d: %v", spare, err)
+		}
+	}
+}
+
 func TestChunkFlipDetected(t *testing.T) {
 	b, _, es, c := buildPack(t, []byte("hello, world"))
 	e := es[0]
@@ -148,4 +172,23 @@ func FuzzOpenChunk(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c.Open(nil, id, b)
 	})
+}
+
+// BenchmarkOpenAfter opens a compressible 1 MiB chunk after 3 MiB of
+// others in one buffer, as a span of a pack is read: the decoder must
+// write in place there, not block by block aside and copied over.
+func BenchmarkOpenAfter(b *testing.B) {
+	text := bytes.Repeat([]byte("benchmark text, compressible "), 1<<20/29)
+	p, _, es, c := buildPack(b, text)
+	e := es[0]
+	sealed := p[e.Offset : e.Offset+e.Length]
+	dst := make([]byte, 3<<20, 3<<20+len(text))
+	work := make([]byte, len(sealed))
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		copy(work, sealed)
+		if _, err := c.Open(dst, e.ID, work); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -80,6 +80,47 @@ func TestCacheServesOffline(t *testing.T) {
 	}
 }
 
+// An export reads what the cache holds but does not fill it: the tree it
+// writes is the copy, and a whole tree would push out what the user reads
+// every day. The exported file is right either way.
+func TestExportLeavesCacheAlone(t *testing.T) {
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("exported content "), 300000) // 5 MB, several chunks
+	tv, root, c, _ := cachedVolume(t, data)
+	export := func() []byte {
+		t.Helper()
+		out := t.TempDir()
+		if err := tv.Export(ctx, tv.Tree(), "/", out, &volume.Progress{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(out, "f"))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("exported file: %d bytes, %v", len(got), err)
+		}
+		return got
+	}
+	export()
+	c.Wait()
+	if c.Used() != 0 {
+		t.Fatalf("the export cached %d bytes", c.Used())
+	}
+	// A read fills the cache; an export offline then reads from it.
+	if _, err := tv.WriteTo(ctx, tv.Tree().Lookup("/f"), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	used := c.Used()
+	if used == 0 {
+		t.Fatal("the read cached nothing")
+	}
+	root.FailPrefix(faulty.Get, "", errors.E(errors.Unavailable, errors.Str("offline (test)")))
+	export()
+	c.Wait()
+	if c.Used() != used {
+		t.Fatalf("the export changed the cache: %d bytes, then %d", used, c.Used())
+	}
+}
+
 // With SetCachePromotion, the compressed chunks a read fetched from a
 // mirror are rewritten uncompressed in the cache once reads pause, and
 // read back the same.

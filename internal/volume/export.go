@@ -149,7 +149,8 @@ const partSize = 8 << 20
 
 // WriteAt writes the content of the file node n to f, reading and opening
 // the parts of a large file in parallel and writing each at its offset.
-// Chunks are written whole, so f needs no buffer of its own.
+// Chunks are written whole, so f needs no buffer of its own. It reads
+// from this PC's cache but does not fill it (see writeWith).
 func (v *Volume) WriteAt(ctx context.Context, n *Node, f io.WriterAt) error {
 	type part struct {
 		off    int64
@@ -173,10 +174,12 @@ func (v *Volume) WriteAt(ctx context.Context, n *Node, f io.WriterAt) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			bp := readBufs.Get().(*readBuf)
+			defer readBufs.Put(bp)
 			for p := range work {
 				sub := *n
 				sub.Change.Entry = &journal.Entry{Path: n.Path, Chunks: p.chunks}
-				if _, err := v.WriteTo(ctx, &sub, io.NewOffsetWriter(f, p.off)); err != nil {
+				if _, err := v.writeWith(ctx, bp, &sub, io.NewOffsetWriter(f, p.off), false); err != nil {
 					once.Do(func() { first = err })
 				}
 			}

@@ -20,13 +20,23 @@ const maxSpan = 8 << 20
 // fails to verify, is an error naming the chunk and the file; no byte of a
 // bad chunk reaches out.
 func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, error) {
+	bp := readBufs.Get().(*readBuf)
+	defer readBufs.Put(bp)
+	return v.writeWith(ctx, bp, n, out, true)
+}
+
+// writeWith is WriteTo with the caller's buffers: a reader that keeps
+// them from one part to the next reuses them (a pool is emptied at each
+// collection). fill says whether the chunks read from a mirror go into
+// this PC's cache. A bulk copy out (export) does not fill it: what it
+// writes is the copy, and a cache filled with a whole tree would evict
+// what the user reads every day.
+func (v *Volume) writeWith(ctx context.Context, bp *readBuf, n *Node, out io.Writer, fill bool) (int64, error) {
 	const op errors.Op = "volume.Read"
 	var written int64
 	chunks := n.Chunks
-	bp := readBufs.Get().(*readBuf)
-	defer readBufs.Put(bp)
 	for len(chunks) > 0 {
-		plain, k, err := v.appendChunks(ctx, bp, chunks, bp.plain[:0])
+		plain, k, err := v.appendChunks(ctx, bp, chunks, bp.plain[:0], fill)
 		if cap(plain) > cap(bp.plain) {
 			bp.plain = plain[:0]
 		}
@@ -48,14 +58,15 @@ func (v *Volume) WriteTo(ctx context.Context, n *Node, out io.Writer) (int64, er
 // get of a pack covers. It returns how many chunks it appended. A chunk
 // opens straight into dst when dst has room for it: a reader that sizes
 // its buffer to whole chunks (the mount's windows) pays for no copy.
-func (v *Volume) appendChunks(ctx context.Context, bp *readBuf, chunks []journal.ChunkRef, dst []byte) ([]byte, int, error) {
+// With fill, what is read from a mirror goes into the cache too.
+func (v *Volume) appendChunks(ctx context.Context, bp *readBuf, chunks []journal.ChunkRef, dst []byte, fill bool) ([]byte, int, error) {
 	if plain, ok, err := v.readStaged(dst, chunks[0]); ok {
 		if err != nil {
 			return dst, 0, err
 		}
 		return plain, 1, nil
 	}
-	if plain, ok := v.readCached(bp, dst, chunks[0]); ok {
+	if plain, ok := v.readCached(bp, dst, chunks[0], fill); ok {
 		return plain, 1, nil
 	}
 	locs, err := v.locate(chunks)
@@ -66,6 +77,9 @@ func (v *Volume) appendChunks(ctx context.Context, bp *readBuf, chunks []journal
 	first, last := locs[0], locs[span-1]
 	size := int(last.Offset + last.Length - first.Offset)
 	cache := v.chunkCache()
+	if !fill {
+		cache = nil
+	}
 	// With a cache, the span's sealed bytes are handed to it as they are
 	// and opened into bp.body, so the span is read into storage of its
 	// own; without one, into bp.raw, and opened in place.
@@ -84,7 +98,17 @@ func (v *Volume) appendChunks(ctx context.Context, bp *readBuf, chunks []journal
 		raw = bp.raw
 	}
 	// The span is opened whole before the caller sees a byte of it: a
-	// mirror set tries another copy when one fails to open.
+	// mirror set tries another copy when one fails to open. dst grows
+	// once to hold it: grown chunk by chunk, the decoder would copy it
+	// over at each (a tenth of an export's CPU).
+	var plain int
+	for _, c := range chunks[:span] {
+		plain += int(c.Size)
+	}
+	if cap(dst)-len(dst) < plain {
+		// Not slices.Grow: it copies the old capacity, not just dst.
+		dst = append(make([]byte, 0, len(dst)+plain), dst...)
+	}
 	start := len(dst)
 	_, err = blob.ReadVerified(ctx, v.store, packName(first.Pack), raw, int64(first.Offset), func(raw []byte) error {
 		dst = dst[:start]
@@ -166,8 +190,9 @@ func (v *Volume) chunkCache() ChunkCache {
 }
 
 // readCached reads chunk c from the cache and appends its plaintext to
-// dst. A damaged entry is dropped, and the chunk read from a mirror.
-func (v *Volume) readCached(bp *readBuf, dst []byte, c journal.ChunkRef) ([]byte, bool) {
+// dst. A damaged entry is dropped, and the chunk read from a mirror. With
+// fill, a compressed entry is replaced by its uncompressed form.
+func (v *Volume) readCached(bp *readBuf, dst []byte, c journal.ChunkRef, fill bool) ([]byte, bool) {
 	cache := v.chunkCache()
 	if cache == nil {
 		return dst, false
@@ -188,7 +213,7 @@ func (v *Volume) readCached(bp *readBuf, dst []byte, c journal.ChunkRef) ([]byte
 			plain = append(dst, plain...) // in sealed's storage
 		}
 		if err == nil && len(plain)-len(dst) == int(c.Size) {
-			if compressed {
+			if compressed && fill {
 				// Read a second time: kept uncompressed from now on, so
 				// that the next reads pay only for the cipher.
 				cache.Replace(c.ID, gen, codec.SealPlain(nil, c.ID, plain[len(dst):]))
@@ -307,7 +332,7 @@ func (v *Volume) readChunks(ctx context.Context, path string, chunks []journal.C
 	for len(chunks) > 0 {
 		var k int
 		var err error
-		dst, k, err = v.appendChunks(ctx, bp, chunks, dst)
+		dst, k, err = v.appendChunks(ctx, bp, chunks, dst, true)
 		if err != nil {
 			return len(dst), errors.E(errors.Op("volume.ReadAt"), path, err)
 		}
