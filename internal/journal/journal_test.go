@@ -70,7 +70,8 @@ func TestCleanPath(t *testing.T) {
 			t.Errorf("CleanPath(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"../x", "/a/../../b", "a\x00b", "\xff"} {
+	long := strings.Repeat("x", MaxPath) // "/" and it, one byte too many
+	for _, bad := range []string{"../x", "/a/../../b", "a\x00b", "\xff", long, "/" + long} {
 		if _, err := CleanPath(bad); !errors.Is(err, errors.Invalid) {
 			t.Errorf("CleanPath(%q) accepted", bad)
 		}
@@ -79,7 +80,7 @@ func TestCleanPath(t *testing.T) {
 
 // cleanPathGeneral is CleanPath without its fast path.
 func cleanPathGeneral(p string) (string, bool) {
-	if !utf8.ValidString(p) || strings.ContainsRune(p, 0) || len(p) > MaxPath {
+	if !utf8.ValidString(p) || strings.ContainsRune(p, 0) {
 		return "", false
 	}
 	for _, elem := range strings.Split(p, "/") {
@@ -87,7 +88,10 @@ func cleanPathGeneral(p string) (string, bool) {
 			return "", false
 		}
 	}
-	return path.Clean("/" + p), true
+	if c := path.Clean("/" + p); len(c) <= MaxPath {
+		return c, true
+	}
+	return "", false
 }
 
 // The fast path agrees with the general case: a path it passes is one
