@@ -149,6 +149,16 @@ func canonical(p string) bool {
 	return utf8.ValidString(p)
 }
 
+// Check reports whether e is an entry the decoder would accept back.
+// Writers call it before an entry enters a segment: one that fails here
+// would make its whole segment unreadable.
+func Check(e *Entry) error {
+	if err := validEntry(e); err != nil {
+		return errors.E(errors.Op("journal.Check"), errors.Invalid, e.Path, err)
+	}
+	return nil
+}
+
 // validEntry checks what the decoder cannot: a path in canonical form, and
 // fields that fit the op.
 func validEntry(e *Entry) error {
@@ -161,6 +171,9 @@ func validEntry(e *Entry) error {
 			return errors.Str("target on a non-symlink entry")
 		}
 	case Symlink:
+		if len(e.Target) > MaxPath {
+			return errors.Str("symlink target is too long")
+		}
 	default:
 		return errors.Str("unknown entry op")
 	}

@@ -158,3 +158,29 @@ func FuzzDecodeEntries(f *testing.F) {
 		}
 	})
 }
+
+// Check refuses what the decoder would refuse, so that no writer seals an
+// entry that makes its segment unreadable.
+func TestCheck(t *testing.T) {
+	long := strings.Repeat("x", MaxPath)
+	for _, e := range []Entry{
+		{Op: Mkdir, Path: "/" + long},
+		{Op: Symlink, Path: "/l", Target: long + "x"},
+		{Op: Put, Path: "a/b"},
+		{Op: Delete, Path: "/"},
+	} {
+		if err := Check(&e); !errors.Is(err, errors.Invalid) {
+			t.Errorf("Check(%.40v) = %v", e, err)
+		}
+		if _, _, err := DecodeEntry(AppendEntry(nil, &e)); err == nil {
+			t.Errorf("the decoder accepts %.40v, which Check refuses", e)
+		}
+	}
+	ok := Entry{Op: Symlink, Path: "/" + long[1:], Target: long}
+	if err := Check(&ok); err != nil {
+		t.Errorf("Check of an entry at the bounds: %v", err)
+	}
+	if _, _, err := DecodeEntry(AppendEntry(nil, &ok)); err != nil {
+		t.Errorf("the decoder refuses an entry at the bounds: %v", err)
+	}
+}

@@ -35,6 +35,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
+	derrors "github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/journal"
 	"github.com/dvpc/dvpc/internal/volume"
 )
@@ -575,6 +576,9 @@ func (f *fsys) fail(what, p string, err error) syscall.Errno {
 	}
 	if os.IsNotExist(err) {
 		return syscall.ENOENT
+	}
+	if derrors.Is(err, derrors.Invalid) {
+		return syscall.EINVAL // a path that would grow past the bound
 	}
 	var pe *os.PathError
 	if errors.As(err, &pe) {

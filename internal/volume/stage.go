@@ -384,6 +384,11 @@ func (s *Stage) Add(entries ...journal.Entry) ([]journal.Entry, error) {
 	if err := v.errRevoked(); err != nil {
 		return nil, err
 	}
+	for i := range entries {
+		if err := journal.Check(&entries[i]); err != nil {
+			return nil, err
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v.mu.Lock()

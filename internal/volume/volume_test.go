@@ -131,3 +131,48 @@ func TestExportLargeFile(t *testing.T) {
 		}
 	}
 }
+
+// A change whose path would grow past journal.MaxPath (a folder moved to a
+// longer name, deep files under it) is refused before it reaches a
+// segment: one entry no reader accepts would make the whole segment
+// unreadable. The tree and the mirror stay as they were.
+func TestPathTooLongRefused(t *testing.T) {
+	ctx := context.Background()
+	root := mem.New()
+	tv := NewTest(t, root, "pc1", nil)
+	deep := "/d/" + strings.Repeat("n", journal.MaxPath-len("/d/")) // exactly the bound
+	if err := tv.Mkdir(ctx, "/d", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.Mkdir(ctx, deep, 0o755); err != nil {
+		t.Fatalf("a path of exactly %d bytes: %v", journal.MaxPath, err)
+	}
+	before := countObjects(t, root, "volumes/")
+	if err := tv.Move(ctx, "/d", "/dd"); !errors.Is(err, errors.Invalid) {
+		t.Fatalf("moving /d to /dd, which makes a path of %d bytes: %v", journal.MaxPath+1, err)
+	}
+	if tv.Tree().Lookup(deep) == nil || tv.Tree().Lookup("/dd") != nil {
+		t.Fatal("a refused move changed the tree")
+	}
+	if n := countObjects(t, root, "volumes/"); n != before {
+		t.Fatalf("a refused move wrote %d objects", n-before)
+	}
+	s, err := tv.OpenStage(filepath.Join(t.TempDir(), "stage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Add(journal.Entry{Op: journal.Mkdir, Path: deep + "x", Mode: 0o755}); !errors.Is(err, errors.Invalid) {
+		t.Fatalf("staging a path of %d bytes: %v", journal.MaxPath+1, err)
+	}
+	if s.Pending() != 0 {
+		t.Fatal("a refused entry is pending in the stage")
+	}
+	// Another PC opens the volume from the mirror and sees the tree.
+	pc2 := OpenTest(t, root, tv.Cfg, tv.Key, "pc2", nil)
+	if err := pc2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pc2.Tree().Lookup(deep) == nil {
+		t.Fatal("another PC does not see the folder")
+	}
+}

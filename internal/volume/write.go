@@ -208,6 +208,10 @@ func (w *Writer) finishPack() (*packJob, error) {
 
 // Add records a change, stamping it with this device's next clock reading.
 func (w *Writer) Add(e journal.Entry) {
+	if err := journal.Check(&e); err != nil {
+		w.fail(err)
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.v.mu.Lock()
