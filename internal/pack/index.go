@@ -2,6 +2,7 @@ package pack
 
 import (
 	"encoding/binary"
+	"slices"
 	"sync"
 
 	"github.com/dvpc/dvpc/internal/dvpc"
@@ -51,6 +52,24 @@ func (x *Index) lookup(id dvpc.ChunkID) (entryRef, bool) {
 	}
 	r, ok := x.more[id]
 	return r, ok
+}
+
+// AddAll records the chunks of packs, sizing the index for them first.
+func (x *Index) AddAll(packs []PackEntries) {
+	n := 0
+	for _, p := range packs {
+		n += len(p.Entries)
+	}
+	x.mu.Lock()
+	if len(x.packs) == 0 && n > 0 {
+		x.chunks = make(map[uint64]entryRef, n)
+		x.byPack = make(map[dvpc.ObjectID]int32, len(packs))
+		x.packs = slices.Grow(x.packs, len(packs))
+	}
+	x.mu.Unlock()
+	for _, p := range packs {
+		x.Add(p)
+	}
 }
 
 // Add records a pack's chunks. A pack added again changes nothing; a

@@ -61,8 +61,8 @@ func (v *Volume) Import(ctx context.Context, src, dest string, prog *Progress) (
 		return nil, errors.E(op, err)
 	}
 	res := &ImportResult{}
+	items, err := v.scan(src, dest, v.Tree, res)
 	t := v.Tree()
-	items, err := v.scan(src, dest, t, res)
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
@@ -107,8 +107,11 @@ func (v *Volume) Import(ctx context.Context, src, dest string, prog *Progress) (
 	return res, nil
 }
 
-// scan walks src and returns the items that differ from the tree.
-func (v *Volume) scan(src, dest string, t *Tree, res *ImportResult) ([]item, error) {
+// scan walks src and returns the items that differ from the tree. The
+// walk runs ahead on a goroutine of its own while the tree is merged and
+// compared with what it found: for an unchanged tree those are most of
+// an import's time, and they need a core each.
+func (v *Volume) scan(src, dest string, tree func() *Tree, res *ImportResult) ([]item, error) {
 	root, err := os.Stat(src)
 	if err != nil {
 		return nil, errors.E(errors.NotExist, src, err)
@@ -116,40 +119,62 @@ func (v *Volume) scan(src, dest string, t *Tree, res *ImportResult) ([]item, err
 	if !root.IsDir() {
 		return nil, errors.E(errors.NotDir, src, errors.Str("is not a folder: use 'dvpc put' for one file"))
 	}
-	var items []item
-	err = filepath.WalkDir(src, func(local string, d fs.DirEntry, err error) error {
-		if err != nil {
-			res.Skipped = append(res.Skipped, errors.E(errors.IO, local, err))
-			return nil
-		}
-		rel, _ := filepath.Rel(src, local)
-		if rel == "." && dest == "/" {
-			return nil // the root folder has no entry of its own
-		}
-		p, err := journal.CleanPath(path.Join(dest, filepath.ToSlash(rel)))
-		if err != nil {
-			res.Skipped = append(res.Skipped, errors.E(local, err))
-			if d.IsDir() {
-				return filepath.SkipDir
+	type found struct {
+		it   item
+		skip error // the file is skipped for this reason
+	}
+	const batch = 256
+	ch := make(chan []found, 16)
+	var walkErr error
+	go func() {
+		defer close(ch)
+		var b []found
+		walkErr = walkDir(src, func(local string, info fs.FileInfo, err error) error {
+			if len(b) == batch {
+				ch <- b
+				b = make([]found, 0, batch)
 			}
+			if err != nil {
+				b = append(b, found{skip: errors.E(errors.IO, local, err)})
+				return nil
+			}
+			rel, _ := filepath.Rel(src, local)
+			if rel == "." && dest == "/" {
+				return nil // the root folder has no entry of its own
+			}
+			p, err := journal.CleanPath(path.Join(dest, filepath.ToSlash(rel)))
+			if err != nil {
+				b = append(b, found{skip: errors.E(local, err)})
+				if info.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !info.Mode().IsRegular() && !info.IsDir() && info.Mode()&fs.ModeSymlink == 0 {
+				return nil // devices, sockets, pipes: not files
+			}
+			b = append(b, found{it: item{local: local, dest: p, info: info}})
 			return nil
+		})
+		if len(b) > 0 {
+			ch <- b
 		}
-		info, err := d.Info()
-		if err != nil {
-			res.Skipped = append(res.Skipped, errors.E(errors.IO, local, err))
-			return nil
+	}()
+	t := tree()
+	var items []item
+	for b := range ch {
+		for _, f := range b {
+			switch {
+			case f.skip != nil:
+				res.Skipped = append(res.Skipped, f.skip)
+			case unchanged(t.Lookup(f.it.dest), f.it.info, f.it.local):
+				res.Unchanged++
+			default:
+				items = append(items, f.it)
+			}
 		}
-		if !info.Mode().IsRegular() && !info.IsDir() && info.Mode()&fs.ModeSymlink == 0 {
-			return nil // devices, sockets, pipes: not files
-		}
-		if unchanged(t.Lookup(p), info, local) {
-			res.Unchanged++
-			return nil
-		}
-		items = append(items, item{local: local, dest: p, info: info})
-		return nil
-	})
-	return items, err
+	}
+	return items, walkErr
 }
 
 // unchanged reports whether n already holds what info describes.
@@ -282,7 +307,7 @@ func (v *Volume) storeStream(ctx context.Context, w *Writer, r io.Reader, prog *
 		refs = append(refs, journal.ChunkRef{})
 		mu.Unlock()
 		size += uint64(len(data))
-		buf := getBuf(len(data))
+		buf := getBuf(len(data), int(v.cfg.Chunk.Max))
 		copy(buf, data)
 		w.sem <- struct{}{}
 		wg.Add(1)
@@ -306,11 +331,15 @@ func (v *Volume) storeStream(ctx context.Context, w *Writer, r io.Reader, prog *
 
 var bufPool sync.Pool
 
-func getBuf(n int) []byte {
+// getBuf returns a buffer of n bytes. They all have room for the largest
+// chunk, so that every one the pool holds can be reused: one made to a
+// chunk's size was too small for half the chunks after it, and each new
+// one cost its page faults.
+func getBuf(n, largest int) []byte {
 	if bp, ok := bufPool.Get().(*[]byte); ok && cap(*bp) >= n {
 		return (*bp)[:n]
 	}
-	return make([]byte, n, max(n, 1<<20))
+	return make([]byte, n, max(n, largest))
 }
 
 func putBuf(b []byte) { bufPool.Put(&b) }

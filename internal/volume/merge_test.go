@@ -3,6 +3,7 @@ package volume
 import (
 	"fmt"
 	"math/rand/v2"
+	"path"
 	"sort"
 	"strings"
 	"testing"
@@ -220,4 +221,12 @@ func parentDir(p string) string {
 		return p[:i]
 	}
 	return "/"
+}
+
+func TestParentIsDir(t *testing.T) {
+	for _, p := range []string{"/", "/a", "/a/b", "/a/b/c.txt", "/é/ü"} {
+		if got, want := parent(p), path.Dir(p); got != want {
+			t.Errorf("parent(%q) = %q, want %q", p, got, want)
+		}
+	}
 }

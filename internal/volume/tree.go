@@ -177,7 +177,7 @@ func (t *Tree) put(n *Node) {
 	}
 	t.nodes[n.Path] = n
 	if d != 0 {
-		for dir := path.Dir(n.Path); ; dir = path.Dir(dir) {
+		for dir := parent(n.Path); ; dir = parent(dir) {
 			t.under[dir] += d
 			if dir == "/" {
 				break
@@ -187,9 +187,18 @@ func (t *Tree) put(n *Node) {
 	t.kids = nil
 }
 
+// parent is path.Dir for the canonical paths of a tree, without
+// cleaning: it is called for every folder above every change merged.
+func parent(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i > 0 {
+		return p[:i]
+	}
+	return "/"
+}
+
 // makeParents moves any file that stands where p needs a folder.
 func (t *Tree) makeParents(p string) {
-	for dir := path.Dir(p); dir != "/"; dir = path.Dir(dir) {
+	for dir := parent(p); dir != "/"; dir = parent(dir) {
 		if n := t.nodes[dir]; n != nil && n.Live() && !n.IsDir() {
 			t.relocate(n)
 		}

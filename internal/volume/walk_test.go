@@ -1,0 +1,81 @@
+package volume
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// walkDir visits what filepath.WalkDir visits, in the same order, with the
+// same Lstat, and skips what it skips; folders large enough to be stat'ed
+// on several cores included.
+func TestWalkDirAgreesWithWalkDir(t *testing.T) {
+	root := t.TempDir()
+	files := map[string][]byte{"a.txt": []byte("a"), "b/c/d.txt": []byte("dd"), "skip/x": nil, "skip/y/z": nil}
+	for i := range 50 {
+		files[fmt.Sprintf("many/f%02d", 49-i)] = make([]byte, i)
+		files[fmt.Sprintf("many/sub%d/g", i%3)] = []byte("g")
+	}
+	for name, data := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("b", filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	line := func(p string, info fs.FileInfo) string {
+		return fmt.Sprintf("%s %v %d", p, info.Mode(), info.Size())
+	}
+	var want []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.IsDir() && d.Name() == "skip" {
+			return filepath.SkipDir
+		}
+		info, err := d.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, line(p, info))
+		return nil
+	})
+	var got []string
+	err := walkDir(root, func(p string, info fs.FileInfo, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.IsDir() && filepath.Base(p) == "skip" {
+			return filepath.SkipDir
+		}
+		got = append(got, line(p, info))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 60 || !slices.Equal(got, want) {
+		t.Fatalf("walkDir visited\n%q\nfilepath.WalkDir\n%q", got, want)
+	}
+	// A file that vanished between the listing and its stat is reported,
+	// and the walk goes on.
+	var errs int
+	walkDir(filepath.Join(root, "nothing-here"), func(p string, info fs.FileInfo, err error) error {
+		if err != nil {
+			errs++
+		}
+		return nil
+	})
+	if errs != 1 {
+		t.Fatalf("a missing root gave %d errors, want 1", errs)
+	}
+}
