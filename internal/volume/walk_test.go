@@ -13,21 +13,12 @@ import (
 // same Lstat, and skips what it skips; folders large enough to be stat'ed
 // on several cores included.
 func TestWalkDirAgreesWithWalkDir(t *testing.T) {
-	root := t.TempDir()
 	files := map[string][]byte{"a.txt": []byte("a"), "b/c/d.txt": []byte("dd"), "skip/x": nil, "skip/y/z": nil}
 	for i := range 50 {
 		files[fmt.Sprintf("many/f%02d", 49-i)] = make([]byte, i)
 		files[fmt.Sprintf("many/sub%d/g", i%3)] = []byte("g")
 	}
-	for name, data := range files {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	root := writeTree(t, files)
 	if err := os.Symlink("b", filepath.Join(root, "link")); err != nil {
 		t.Fatal(err)
 	}
