@@ -162,6 +162,9 @@ func Check(e *Entry) error {
 // validEntry checks what the decoder cannot: a path in canonical form, and
 // fields that fit the op.
 func validEntry(e *Entry) error {
+	if len(e.Path) > MaxPath {
+		return errors.Str("entry path is longer than " + strconv.Itoa(MaxPath) + " bytes")
+	}
 	if c, err := CleanPath(e.Path); err != nil || c != e.Path || e.Path == "/" && e.Op != Mkdir {
 		return errors.Str("entry path is not canonical")
 	}

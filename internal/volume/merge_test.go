@@ -196,10 +196,10 @@ func TestListAgreesWithSearch(t *testing.T) {
 			if !n.Live() {
 				continue
 			}
-			for q := p; q != "/"; q = parentDir(q) {
+			for q := p; q != "/"; q = parent(q) {
 				if !seen[q] {
 					seen[q] = true
-					want[parentDir(q)] = append(want[parentDir(q)], q[strings.LastIndexByte(q, '/')+1:])
+					want[parent(q)] = append(want[parent(q)], q[strings.LastIndexByte(q, '/')+1:])
 				}
 			}
 		}
@@ -214,13 +214,6 @@ func TestListAgreesWithSearch(t *testing.T) {
 			}
 		}
 	}
-}
-
-func parentDir(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i > 0 {
-		return p[:i]
-	}
-	return "/"
 }
 
 func TestParentIsDir(t *testing.T) {
