@@ -152,6 +152,23 @@ func TestConcurrentEditsMakeConflictCopy(t *testing.T) {
 	if len(copies) != 1 || copies[0] != want {
 		t.Fatalf("conflict copies = %v, want [%s]", copies, want)
 	}
+	// Each line of edits is the history of the path it ended at.
+	for p, want := range map[string][]Change{"/doc.txt": {v0, va}, strings.TrimSuffix(want, "=4"): {vb, vb2}} {
+		if got := versionsOf(tree.History(p)); got != versionsOf(want) {
+			t.Errorf("history of %s = %s, want %s", p, got, versionsOf(want))
+		}
+	}
+	if got := strings.Join(tree.Paths(), ","); got != "/doc (conflict desktop 1970-01-01 000000).txt,/doc.txt" {
+		t.Errorf("paths = %s", got)
+	}
+}
+
+func versionsOf(cs []Change) string {
+	var b strings.Builder
+	for _, c := range cs {
+		fmt.Fprintf(&b, "%v ", c.Version())
+	}
+	return b.String()
 }
 
 func TestConcurrentDeleteKeepsContent(t *testing.T) {
@@ -179,6 +196,16 @@ func TestFileUnderFileIsNotHidden(t *testing.T) {
 	})
 	if !found {
 		t.Fatalf("the file /x was hidden:\n%s", dump(tree))
+	}
+	// The file's version is in the history of where it was and of its
+	// conflict copy, where it went.
+	for _, p := range tree.Paths() {
+		if want := []Change{f}; p != "/x/y" && versionsOf(tree.History(p)) != versionsOf(want) {
+			t.Errorf("history of %s = %s, want %s", p, versionsOf(tree.History(p)), versionsOf(want))
+		}
+	}
+	if n := len(tree.Paths()); n != 3 {
+		t.Errorf("%d paths have a history (%v), want /x, its conflict copy and /x/y", n, tree.Paths())
 	}
 }
 

@@ -40,10 +40,13 @@ func (n *Node) Live() bool { return n.Op != journal.Delete }
 // computed by Merge and never changed after.
 type Tree struct {
 	nodes map[string]*Node           // every path ever touched, with deletions
-	where map[journal.Version]string // where each applied version lives now
-	hist  map[string][]Change        // changes applied at each path, in order
+	log   []Node                     // every change applied, where, in order
+	where map[journal.Version]string // path of each version a node holds; made when first needed
 	names func(dvpc.DeviceID) string // device names, for conflict copies
 	under map[string]int             // folder → number of live nodes below it
+
+	histOnce sync.Once
+	hist     map[string][]Change // changes applied at each path, in order (built on demand)
 
 	kidsMu sync.Mutex
 	kids   map[string][]string // folder → sorted names of live children (built on demand)
@@ -80,11 +83,14 @@ func MergeFrom(base []Node, changes []Change, names func(dvpc.DeviceID) string) 
 	sorted := make([]Change, len(changes))
 	copy(sorted, changes)
 	sort.Slice(sorted, func(i, j int) bool { return changeLess(sorted[i], sorted[j]) })
-	n := len(base) + len(changes)
+	// The nodes of the changes live in the log, which is also their
+	// history: a short-lived command (cat) spends most of its time having
+	// the kernel hand it memory, so every map and allocation per change
+	// that the merge can do without is left out. Where a version lives and
+	// the history by path are made only when asked for.
 	t := &Tree{
-		nodes: make(map[string]*Node, n),
-		where: make(map[journal.Version]string, n),
-		hist:  make(map[string][]Change, len(changes)),
+		nodes: make(map[string]*Node, len(base)+len(changes)),
+		log:   make([]Node, 0, len(changes)),
 		under: map[string]int{},
 		names: names,
 	}
@@ -94,9 +100,6 @@ func MergeFrom(base []Node, changes []Change, names func(dvpc.DeviceID) string) 
 	for i := range base {
 		n := base[i]
 		t.put(&n)
-		if n.Device != (dvpc.DeviceID{}) {
-			t.where[n.Version()] = n.Path
-		}
 	}
 	for i, c := range sorted {
 		if i > 0 && c.Version() == sorted[i-1].Version() {
@@ -143,6 +146,18 @@ func (t *Tree) apply(c Change) {
 // follows reports whether c's base was moved to a conflict copy and is still
 // the newest version there.
 func (t *Tree) follows(c Change) bool {
+	if t.where == nil {
+		// Every version is applied once (MergeFrom skips a second change of
+		// one version), so at most one path holds a version: the map made
+		// from the nodes now is the one a merge that kept it all along
+		// would have, for every version that is still a node's.
+		t.where = make(map[journal.Version]string, len(t.nodes))
+		for p, n := range t.nodes {
+			if n.Device != (dvpc.DeviceID{}) {
+				t.where[n.Version()] = p
+			}
+		}
+	}
 	at, ok := t.where[c.Base]
 	if !ok || at == c.Path {
 		return false
@@ -160,12 +175,19 @@ func (t *Tree) set(p string, c Change) {
 	if c.Op != journal.Delete {
 		t.makeParents(p)
 	}
-	t.put(&Node{Path: p, Change: c})
-	t.where[c.Version()] = p
-	t.hist[p] = append(t.hist[p], c)
+	t.record(Node{Path: p, Change: c})
 }
 
-// put stores n at its path, keeping the live counts of its folders.
+// record logs n as applied and stores it at its path. The nodes map points
+// into the log; a log that grows past its room leaves the earlier nodes
+// where they were, unchanged.
+func (t *Tree) record(n Node) {
+	t.log = append(t.log, n)
+	t.put(&t.log[len(t.log)-1])
+}
+
+// put stores n at its path, keeping the live counts of its folders and
+// where its version lives, if that is kept yet.
 func (t *Tree) put(n *Node) {
 	old := t.nodes[n.Path]
 	d := 0
@@ -176,6 +198,9 @@ func (t *Tree) put(n *Node) {
 		d++
 	}
 	t.nodes[n.Path] = n
+	if t.where != nil && n.Device != (dvpc.DeviceID{}) {
+		t.where[n.Version()] = n.Path
+	}
 	if d != 0 {
 		for dir := parent(n.Path); ; dir = parent(dir) {
 			t.under[dir] += d
@@ -212,11 +237,7 @@ func (t *Tree) relocate(n *Node) {
 	// it has it as its base, so rule 1 applies to that change.
 	t.put(&Node{Path: n.Path, Change: Change{Entry: &journal.Entry{
 		Time: n.Time, Op: journal.Delete, Path: n.Path}}})
-	moved := *n
-	moved.Path = to
-	t.put(&moved)
-	t.where[n.Version()] = to
-	t.hist[to] = append(t.hist[to], n.Change)
+	t.record(Node{Path: to, Change: n.Change})
 }
 
 // conflictPath names the conflict copy of c at p: the device's name and the
@@ -349,16 +370,29 @@ func (t *Tree) Walk(p string, fn func(*Node) error) error {
 
 // History returns the changes applied at p, oldest first, including
 // deletions.
-func (t *Tree) History(p string) []Change { return t.hist[p] }
+func (t *Tree) History(p string) []Change { return t.history()[p] }
 
 // Paths returns every path that ever held something, sorted.
 func (t *Tree) Paths() []string {
-	out := make([]string, 0, len(t.hist))
-	for p := range t.hist {
+	hist := t.history()
+	out := make([]string, 0, len(hist))
+	for p := range hist {
 		out = append(out, p)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// history builds the path → changes map from the log, once.
+func (t *Tree) history() map[string][]Change {
+	t.histOnce.Do(func() {
+		t.hist = make(map[string][]Change)
+		for i := range t.log {
+			n := &t.log[i]
+			t.hist[n.Path] = append(t.hist[n.Path], n.Change)
+		}
+	})
+	return t.hist
 }
 
 // Head returns the newest node at p, including a deletion, or nil.
