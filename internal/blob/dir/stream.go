@@ -49,7 +49,15 @@ func (w *writer) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	w.h.Write(p)
-	n, err := w.bw.Write(p)
+	var n int
+	var err error
+	if w.bw.Buffered() == 0 && len(p) >= w.bw.Size() {
+		// A piece the size of the buffer or more goes straight to the
+		// file: bufio would copy one exactly its size first.
+		n, err = w.f.Write(p)
+	} else {
+		n, err = w.bw.Write(p)
+	}
 	w.n += int64(n)
 	if err != nil {
 		w.err = mapErr("dir.Write", "", err)
