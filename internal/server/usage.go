@@ -146,9 +146,14 @@ func (s *Server) flushLoop(ctx context.Context) {
 	}
 }
 
-// store returns the folder mirror of an account's objects.
+// store returns the folder mirror of an account's objects. What a client
+// uploads is dropped from the page cache once on disk (dir.DropWritten).
 func (s *Server) store(accountID string) (*dir.Store, error) {
-	return dir.Create(accountDir(s.cfg.Data, accountID))
+	st, err := dir.Create(accountDir(s.cfg.Data, accountID))
+	if err != nil {
+		return nil, err
+	}
+	return st.DropWritten(), nil
 }
 
 // sizeOf returns the size of an object, or 0 if there is none.

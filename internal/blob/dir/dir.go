@@ -34,10 +34,23 @@ const (
 type Store struct {
 	root string
 
+	dropWritten bool // see DropWritten
+
 	onReadDir func(dir string) // tests: called for each folder List reads
 }
 
 var _ blob.Store = (*Store)(nil)
+
+// DropWritten makes s drop each object it streams in (Create) from the
+// page cache once it is on disk, and returns s. A server keeps objects for
+// other devices to read later, if ever: left in the page cache, each one
+// pushes out what is in use and makes the kernel find fresh memory for
+// the next, which costs the server more than the copy itself (borg drops
+// its segments so too).
+func (s *Store) DropWritten() *Store {
+	s.dropWritten = true
+	return s
+}
 
 // Open returns the Store kept in the existing folder root.
 func Open(root string) (*Store, error) {

@@ -93,6 +93,9 @@ func (w *writer) Commit(ctx context.Context, name string) error {
 	if err := w.f.Sync(); err != nil {
 		return putErr(op, name, err)
 	}
+	if w.s.dropWritten {
+		dropPages(w.f) // only advice: the object is written whatever it does
+	}
 	if err := w.f.Close(); err != nil {
 		return putErr(op, name, err)
 	}
