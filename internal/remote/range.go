@@ -125,6 +125,11 @@ func (s *Store) ReadAt(ctx context.Context, name string, p []byte, off int64) (i
 			return err
 		}
 		defer resp.Body.Close()
+		blob.Progress(ctx) // the answer has begun
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{blob.ProgressReader(ctx, resp.Body), resp.Body}
 		n, eof, err = readInto(resp, off, p)
 		if err != nil {
 			return s.c.bodyErr(ctx, op, name, err)

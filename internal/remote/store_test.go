@@ -67,10 +67,17 @@ func TestRanges(t *testing.T) {
 				continue
 			}
 			p := make([]byte, tt.length)
-			n, err := s.ReadAt(t.Context(), "obj", p, tt.off)
+			// A mirror set tells a slow answer from a stalled one by the
+			// progress the store reports.
+			heard := 0
+			ctx := blob.WithProgress(t.Context(), func() { heard++ })
+			n, err := s.ReadAt(ctx, "obj", p, tt.off)
 			short := int64(n) < tt.length
 			if string(p[:n]) != tt.want || short && err != io.EOF || !short && err != nil {
 				t.Errorf("%s: ReadAt(%d, %d) = %q, %v; want %q", mode, tt.off, tt.length, p[:n], err, tt.want)
+			}
+			if n > 0 && heard < 2 {
+				t.Errorf("%s: ReadAt(%d, %d) reported progress %d times, want the answer's start and its bytes", mode, tt.off, tt.length, heard)
 			}
 		}
 	}

@@ -171,6 +171,18 @@ func (m *member) latency() time.Duration {
 	return best
 }
 
+// lastLatency is the mirror's best endpoint latency, in back-off or not;
+// 0 if none is known.
+func (m *member) lastLatency() time.Duration {
+	var best time.Duration
+	for _, e := range m.eps {
+		if lat, _, _ := e.snapshot(); lat > 0 && (best == 0 || lat < best) {
+			best = lat
+		}
+	}
+	return best
+}
+
 // do runs f on the endpoints in order until one answers.
 func (m *member) do(ctx context.Context, f func(blob.Store) error) error {
 	var err error

@@ -287,3 +287,90 @@ func TestStatus(t *testing.T) {
 		t.Errorf("status of usb = %+v, want removable, not reachable, 1 queued", u)
 	}
 }
+
+// streamer is a mirror whose ReadAt answers like a network store over a
+// slow link: it reports progress (blob.Progress) every couple of
+// milliseconds for streamFor, then, if stall, falls silent until its
+// context is cancelled; else it returns the bytes.
+type streamer struct {
+	blob.Store
+	streamFor time.Duration
+	stall     bool
+	cancelled chan struct{} // closed when a stalled call is cancelled
+}
+
+func (s *streamer) ReadAt(ctx context.Context, name string, p []byte, off int64) (int, error) {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.Now().Add(s.streamFor); time.Now().Before(end); {
+		blob.Progress(ctx)
+		select {
+		case <-ctx.Done():
+			return 0, errors.E(errors.Unavailable, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	if s.stall {
+		<-ctx.Done()
+		close(s.cancelled)
+		return 0, errors.E(errors.Unavailable, ctx.Err())
+	}
+	return blob.ReadAt(ctx, s.Store, name, p, off)
+}
+
+// counted counts the ReadAt calls that reach a store.
+type counted struct {
+	blob.Store
+	n atomic.Int32
+}
+
+func (c *counted) ReadAt(ctx context.Context, name string, p []byte, off int64) (int, error) {
+	c.n.Add(1)
+	return blob.ReadAt(ctx, c.Store, name, p, off)
+}
+
+// A mirror whose answer streams for longer than the hedge time is not
+// doubled by a read of another mirror: it is slow, not silent. One whose
+// answer stops halfway is: the read ends with the other mirror's bytes.
+func TestHedgeOnSilenceNotLength(t *testing.T) {
+	obj := randBytes(16, 5000)
+	name := hashName("data/", obj)
+	read := func(s *replica.Set) {
+		t.Helper()
+		p := make([]byte, len(obj))
+		if _, err := s.ReadVerified(t.Context(), name, p, 0, func(b []byte) error {
+			if !bytes.Equal(b, obj) {
+				return errors.Str("wrong bytes")
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+	}
+	newPair := func(first *streamer) (*replica.Set, *counted) {
+		a, b := mem.New(), mem.New()
+		mustPut(t, a, name, obj)
+		mustPut(t, b, name, obj)
+		first.Store = a
+		other := &counted{Store: b}
+		return newSet(t, replica.Options{Hedge: 100 * time.Millisecond}, mirror("first", first), mirror("other", other)), other
+	}
+
+	s, other := newPair(&streamer{streamFor: 400 * time.Millisecond})
+	read(s)
+	if n := other.n.Load(); n != 0 {
+		t.Errorf("the other mirror was asked %d times while the first streamed its answer", n)
+	}
+
+	stalled := &streamer{streamFor: 30 * time.Millisecond, stall: true, cancelled: make(chan struct{})}
+	s, other = newPair(stalled)
+	read(s)
+	if n := other.n.Load(); n != 1 {
+		t.Errorf("the other mirror was asked %d times after the first fell silent, want 1", n)
+	}
+	select {
+	case <-stalled.cancelled:
+	default:
+		t.Error("the read returned while the stalled call still ran")
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dvpc/dvpc/internal/blob"
@@ -33,8 +34,8 @@ type Options struct {
 	// Outbox is the folder of this PC's queue. Without one, a write that
 	// does not reach the quorum fails.
 	Outbox string
-	// Hedge is how long a read waits for a mirror before asking the next
-	// one as well: 300 ms if zero.
+	// Hedge is the longest a read waits for a silent mirror before asking
+	// the next one as well (see race): 300 ms if zero.
 	Hedge time.Duration
 	// Linger is how long a write, once safe, waits for the slower mirrors
 	// before queueing the object for them: 3 s if zero.
@@ -336,10 +337,13 @@ func (s *Set) Put(ctx context.Context, name string, data []byte) error {
 }
 
 // race asks the mirrors in order for one answer: the next is asked as
-// well when the one before fails or has not answered within Hedge. try
-// must leave its result where the caller finds it by index; race returns
-// the index of the first try that succeeded, after every try it started
-// has returned. errs holds each mirror's error.
+// well when the one before fails, or has sent nothing for its hedge time
+// (hedgeFor): not since it was asked, nor since the last bytes of its
+// answer (blob.Progress), so that a long answer that streams is not
+// doubled but one that stalls halfway is. try must pass the ctx it is
+// given to the store and leave its result where the caller finds it by
+// index; race returns the index of the first try that succeeded, after
+// every try it started has returned. errs holds each mirror's error.
 func (s *Set) race(ctx context.Context, try func(ctx context.Context, i int, m *member) error) (win int, errs []error, ms []*member) {
 	ms = s.ordered()
 	errs = make([]error, len(ms))
@@ -350,12 +354,27 @@ func (s *Set) race(ctx context.Context, try func(ctx context.Context, i int, m *
 		err error
 	}
 	ch := make(chan answer, len(ms))
+	heard := make([]atomic.Int64, len(ms)) // when each try was asked or last sent bytes (UnixNano)
+	done := make([]bool, len(ms))
 	started, running := 0, 0
 	start := func() {
 		i := started
 		started++
 		running++
-		go func() { ch <- answer{i, try(ctx, i, ms[i])} }()
+		heard[i].Store(time.Now().UnixNano())
+		tctx := blob.WithProgress(ctx, func() { heard[i].Store(time.Now().UnixNano()) })
+		go func() { ch <- answer{i, try(tctx, i, ms[i])} }()
+	}
+	// silent returns how long the tries still running have all been
+	// silent.
+	silent := func() time.Duration {
+		var last int64
+		for i := 0; i < started; i++ {
+			if !done[i] {
+				last = max(last, heard[i].Load())
+			}
+		}
+		return time.Duration(time.Now().UnixNano() - last)
 	}
 	start()
 	win = -1
@@ -365,14 +384,15 @@ func (s *Set) race(ctx context.Context, try func(ctx context.Context, i int, m *
 		select {
 		case a := <-ch:
 			running--
+			done[a.i] = true
 			errs[a.i] = a.err
 			if a.err == nil && win < 0 {
 				win = a.i
 				cancel()
-				// Those asked first and still silent are slow: the next
+				// Those asked first that went silent are slow: the next
 				// reads go elsewhere first until their back-off ends.
 				for i := 0; i < a.i; i++ {
-					if errs[i] == nil {
+					if !done[i] && time.Duration(time.Now().UnixNano()-heard[i].Load()) >= s.hedgeFor(ms[i]) {
 						ms[i].slow()
 					}
 				}
@@ -383,6 +403,11 @@ func (s *Set) race(ctx context.Context, try func(ctx context.Context, i int, m *
 			}
 		case <-hedge.C:
 			if win < 0 && started < len(ms) {
+				wait := s.hedgeFor(ms[started-1])
+				if idle := silent(); idle < wait {
+					hedge.Reset(wait - idle) // still answering
+					continue
+				}
 				start()
 				hedge.Reset(s.hedgeFor(ms[started-1]))
 			}
@@ -391,10 +416,11 @@ func (s *Set) race(ctx context.Context, try func(ctx context.Context, i int, m *
 	return win, errs, ms
 }
 
-// hedgeFor is how long to wait for m before asking the next mirror too:
-// four times its usual answer time, within 20 ms and Hedge.
+// hedgeFor is how long m may stay silent before the next mirror is asked
+// as well: four times its usual answer time, within 20 ms and Hedge. A
+// mirror in back-off keeps the answer time it had.
 func (s *Set) hedgeFor(m *member) time.Duration {
-	lat := m.latency()
+	lat := m.lastLatency()
 	if lat == 0 {
 		return s.hedge
 	}

@@ -72,7 +72,8 @@ func (s *Store) ReadAt(ctx context.Context, name string, p []byte, off int64) (i
 		}
 		defer body.Close()
 		n = size
-		if _, err := io.ReadFull(body, p[:n]); err != nil {
+		blob.Progress(ctx) // the answer has begun
+		if _, err := io.ReadFull(blob.ProgressReader(ctx, body), p[:n]); err != nil {
 			return s.bodyErr(op, name, err)
 		}
 		return nil
