@@ -2,6 +2,7 @@ package blob_test
 
 import (
 	"encoding/hex"
+	"io"
 	"path"
 	"path/filepath"
 	"strings"
@@ -150,4 +151,20 @@ func FuzzSum(f *testing.F) {
 			t.Fatalf("Sum(%q) = %x with ok false, want zero", name, sum)
 		}
 	})
+}
+
+// Progress reaches every function the context carries, innermost first.
+func TestProgressChains(t *testing.T) {
+	var order []string
+	ctx := blob.WithProgress(t.Context(), func() { order = append(order, "outer") })
+	ctx = blob.WithProgress(ctx, func() { order = append(order, "inner") })
+	blob.Progress(ctx)
+	r := blob.ProgressReader(ctx, strings.NewReader("abc"))
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(order, ","); got != "inner,outer,inner,outer" {
+		t.Errorf("progress calls = %s, want inner,outer twice (the call and the read that returned bytes)", got)
+	}
+	blob.Progress(t.Context()) // none carried: nothing to call
 }

@@ -7,11 +7,16 @@ import (
 
 type progressKey struct{}
 
-// WithProgress returns a context that carries f. A store that reads over a
-// network calls f (through Progress) when an answer begins and as its
-// bytes arrive, so that the caller can tell a mirror that answers slowly
-// from one that has stopped answering.
+// WithProgress returns a context that carries f, and what ctx carried
+// before it. A store that reads over a network calls them (through
+// Progress) when an answer begins and as its bytes arrive, so that the
+// caller can tell a mirror that answers slowly from one that has stopped
+// answering.
 func WithProgress(ctx context.Context, f func()) context.Context {
+	if outer, ok := ctx.Value(progressKey{}).(func()); ok {
+		inner := f
+		f = func() { inner(); outer() }
+	}
 	return context.WithValue(ctx, progressKey{}, f)
 }
 

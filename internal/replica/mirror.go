@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dvpc/dvpc/internal/blob"
@@ -43,11 +44,18 @@ func backoff(n int) time.Duration {
 	return min(d, 30*time.Second)
 }
 
-func (e *endpoint) done(start time.Time, err error) {
+// done records the end of a call to e begun at start. answered is when
+// the answer began (blob.Progress), 0 if the store does not say: the
+// latency is the time to the answer, not to its last byte, so that a
+// large read does not make the mirror look slow to answer.
+func (e *endpoint) done(start time.Time, answered int64, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err == nil || !transient(err) {
 		d := time.Since(start)
+		if answered != 0 {
+			d = time.Duration(answered - start.UnixNano())
+		}
 		if e.latency == 0 {
 			e.latency = d
 		} else {
@@ -126,14 +134,14 @@ func (m *member) order() []*endpoint {
 // so that the next writes know it.
 func (m *member) failed(err error) {
 	if transient(err) || errors.Is(err, errors.Full) {
-		m.order()[0].done(time.Now(), errors.E(errors.Unavailable, err))
+		m.order()[0].done(time.Now(), 0, errors.E(errors.Unavailable, err))
 	}
 }
 
 // slow records that the mirror's preferred endpoint did not answer while
 // another mirror did: it is passed over like one that failed.
 func (m *member) slow() {
-	m.order()[0].done(time.Now(), errors.E(errors.Unavailable, errors.Str("too slow: another mirror answered first")))
+	m.order()[0].done(time.Now(), 0, errors.E(errors.Unavailable, errors.Str("too slow: another mirror answered first")))
 }
 
 // down reports whether every endpoint is in back-off: the mirror is
@@ -183,16 +191,19 @@ func (m *member) lastLatency() time.Duration {
 	return best
 }
 
-// do runs f on the endpoints in order until one answers.
-func (m *member) do(ctx context.Context, f func(blob.Store) error) error {
+// do runs f on the endpoints in order until one answers. f must use the
+// ctx it is given, which notes when an answer begins.
+func (m *member) do(ctx context.Context, f func(context.Context, blob.Store) error) error {
 	var err error
 	for _, e := range m.order() {
 		start := time.Now()
-		err = f(e.Store)
+		var answered atomic.Int64
+		ectx := blob.WithProgress(ctx, func() { answered.CompareAndSwap(0, time.Now().UnixNano()) })
+		err = f(ectx, e.Store)
 		if ctx.Err() != nil {
 			return err // cancelled by the caller: says nothing of the endpoint
 		}
-		e.done(start, err)
+		e.done(start, answered.Load(), err)
 		if err == nil || !transient(err) {
 			return err
 		}
@@ -201,11 +212,11 @@ func (m *member) do(ctx context.Context, f func(blob.Store) error) error {
 }
 
 func (m *member) Put(ctx context.Context, name string, data []byte) error {
-	return m.do(ctx, func(s blob.Store) error { return s.Put(ctx, name, data) })
+	return m.do(ctx, func(ctx context.Context, s blob.Store) error { return s.Put(ctx, name, data) })
 }
 
 func (m *member) Get(ctx context.Context, name string, off, length int64) (b []byte, err error) {
-	err = m.do(ctx, func(s blob.Store) error {
+	err = m.do(ctx, func(ctx context.Context, s blob.Store) error {
 		b, err = s.Get(ctx, name, off, length)
 		return err
 	})
@@ -213,7 +224,7 @@ func (m *member) Get(ctx context.Context, name string, off, length int64) (b []b
 }
 
 func (m *member) ReadAt(ctx context.Context, name string, p []byte, off int64) (n int, err error) {
-	err = m.do(ctx, func(s blob.Store) error {
+	err = m.do(ctx, func(ctx context.Context, s blob.Store) error {
 		n, err = blob.ReadAt(ctx, s, name, p, off)
 		if err == io.EOF {
 			return nil
@@ -224,7 +235,7 @@ func (m *member) ReadAt(ctx context.Context, name string, p []byte, off int64) (
 }
 
 func (m *member) Stat(ctx context.Context, name string) (i blob.Info, err error) {
-	err = m.do(ctx, func(s blob.Store) error {
+	err = m.do(ctx, func(ctx context.Context, s blob.Store) error {
 		i, err = s.Stat(ctx, name)
 		return err
 	})
@@ -236,7 +247,7 @@ func (m *member) Stat(ctx context.Context, name string) (i blob.Info, err error)
 func (m *member) List(ctx context.Context, prefix string, fn func(blob.Info) error) error {
 	last := ""
 	var fnErr error
-	err := m.do(ctx, func(s blob.Store) error {
+	err := m.do(ctx, func(ctx context.Context, s blob.Store) error {
 		return s.List(ctx, prefix, func(i blob.Info) error {
 			if i.Name <= last && last != "" {
 				return nil
@@ -255,7 +266,7 @@ func (m *member) List(ctx context.Context, prefix string, fn func(blob.Info) err
 }
 
 func (m *member) Delete(ctx context.Context, name string) error {
-	return m.do(ctx, func(s blob.Store) error { return s.Delete(ctx, name) })
+	return m.do(ctx, func(ctx context.Context, s blob.Store) error { return s.Delete(ctx, name) })
 }
 
 // Create streams to the first endpoint that accepts the writer. A writer
@@ -267,7 +278,7 @@ func (m *member) Create(ctx context.Context) (w blob.ObjectWriter, err error) {
 		if w, err = blob.Create(ctx, e.Store); err == nil || ctx.Err() != nil {
 			return w, err
 		}
-		e.done(start, err)
+		e.done(start, 0, err)
 		if !transient(err) {
 			return nil, err
 		}
@@ -285,7 +296,7 @@ func (m *member) spools() bool {
 
 // putSection uploads body under name, failing over between endpoints.
 func (m *member) putSection(ctx context.Context, name string, body *io.SectionReader, sum [32]byte) error {
-	return m.do(ctx, func(s blob.Store) error {
+	return m.do(ctx, func(ctx context.Context, s blob.Store) error {
 		return blob.PutSection(ctx, s, name, io.NewSectionReader(body, 0, body.Size()), sum)
 	})
 }

@@ -374,3 +374,37 @@ func TestHedgeOnSilenceNotLength(t *testing.T) {
 		t.Error("the read returned while the stalled call still ran")
 	}
 }
+
+// A mirror's answer time, which sets how long it may stay silent, is the
+// time to the start of its answer, not to its last byte: after a long
+// answer that began at once, a stall is passed over within the hedge
+// floor, not after four times the whole answer's length.
+func TestHedgeTimeIsTimeToAnswer(t *testing.T) {
+	obj := randBytes(17, 5000)
+	name := hashName("data/", obj)
+	a, b := mem.New(), mem.New()
+	mustPut(t, a, name, obj)
+	mustPut(t, b, name, obj)
+	first := &streamer{Store: a, streamFor: 400 * time.Millisecond}
+	other := &counted{Store: b}
+	s := newSet(t, replica.Options{Hedge: 2 * time.Second}, mirror("first", first), mirror("other", other))
+	read := func() {
+		t.Helper()
+		p := make([]byte, len(obj))
+		if _, err := s.ReadAt(t.Context(), name, p, 0); err != nil || !bytes.Equal(p, obj) {
+			t.Fatalf("read: %v", err)
+		}
+	}
+	read()
+	if n := other.n.Load(); n != 0 {
+		t.Fatalf("the other mirror was asked %d times while the first streamed", n)
+	}
+	first.streamFor, first.stall, first.cancelled = 0, true, make(chan struct{})
+	start := time.Now()
+	read()
+	// Measured from the whole answer (400 ms), the first mirror would be
+	// given 1.6 s of silence; from the start of its answer, 20 ms.
+	if d := time.Since(start); d > 800*time.Millisecond {
+		t.Errorf("a read from a mirror that fell silent took %v: its answer time counted the whole answer", d)
+	}
+}

@@ -263,7 +263,7 @@ func (s *Set) Status(ctx context.Context, probe string) []MirrorStatus {
 				if errors.Is(err, errors.NotExist) {
 					err = nil
 				}
-				e.done(start, err)
+				e.done(start, 0, err)
 				st := EndpointStatus{Name: e.Name, Reachable: err == nil, Latency: time.Since(start)}
 				if err != nil {
 					st.Err = err.Error()
