@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dvpc/dvpc/internal/blob/mem"
+	"github.com/dvpc/dvpc/internal/errors"
 )
 
 // ReadAt returns exactly the bytes of any range, across chunk boundaries,
@@ -50,5 +51,55 @@ func TestReadAt(t *testing.T) {
 	}
 	if k, err := v.ReadAt(ctx, n, make([]byte, 10), int64(len(data))); k != 0 || err != io.EOF {
 		t.Fatalf("ReadAt at the end: %d, %v", k, err)
+	}
+}
+
+// writes records each Write it gets, copied, and fails the one numbered
+// failAt (from 1) if set.
+type writes struct {
+	got    [][]byte
+	failAt int
+}
+
+func (w *writes) Write(p []byte) (int, error) {
+	if len(w.got)+1 == w.failAt {
+		return 0, io.ErrClosedPipe
+	}
+	w.got = append(w.got, bytes.Clone(p))
+	return len(p), nil
+}
+
+// WriteTo of a file of several spans writes them in order, each whole,
+// while it reads the next; a writer that fails stops it with an IO error
+// after what was written.
+func TestWriteToSpans(t *testing.T) {
+	v := NewTest(t, mem.New(), "pc", nil)
+	data := make([]byte, 21<<20+333)
+	rand.NewChaCha8([32]byte{10}).Read(data)
+	local := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(local, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := v.PutFile(ctx, local, "/f"); err != nil {
+		t.Fatal(err)
+	}
+	n := v.Tree().Lookup("/f")
+	for range 2 { // the second time from the cache, a chunk at a time
+		w := &writes{}
+		if k, err := v.WriteTo(ctx, n, w); err != nil || k != int64(len(data)) {
+			t.Fatalf("WriteTo = %d, %v", k, err)
+		}
+		if len(w.got) < 3 {
+			t.Fatalf("%d writes: want a file of several spans", len(w.got))
+		}
+		if !bytes.Equal(bytes.Join(w.got, nil), data) {
+			t.Fatal("WriteTo wrote other bytes than the file's")
+		}
+	}
+	w := &writes{failAt: 2}
+	k, err := v.WriteTo(ctx, n, w)
+	if !errors.Is(err, errors.IO) || k != int64(len(w.got[0])) {
+		t.Fatalf("WriteTo into a writer that fails its second write = %d, %v; want %d and an IO error", k, err, len(w.got[0]))
 	}
 }
