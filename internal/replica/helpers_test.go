@@ -13,6 +13,7 @@ import (
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/blob/dir"
+	"github.com/dvpc/dvpc/internal/blob/mem"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/replica"
 )
@@ -249,4 +250,13 @@ func (w *faultWriter) Commit(ctx context.Context, name string) error {
 		return err
 	}
 	return w.ObjectWriter.Commit(ctx, name)
+}
+
+// twoCopies returns two in-memory mirrors that both hold data under name.
+func twoCopies(t *testing.T, name string, data []byte) (a, b *mem.Store) {
+	t.Helper()
+	a, b = mem.New(), mem.New()
+	mustPut(t, a, name, data)
+	mustPut(t, b, name, data)
+	return a, b
 }

@@ -162,9 +162,7 @@ func (s *signalling) ReadAt(ctx context.Context, name string, p []byte, off int6
 func TestVerifyOnce(t *testing.T) {
 	data := randBytes(7, 4096)
 	name := hashName("data/", data)
-	a, b := mem.New(), mem.New()
-	mustPut(t, a, name, data)
-	mustPut(t, b, name, data)
+	a, b := twoCopies(t, name, data)
 	second := &signalling{Store: b, called: make(chan struct{})}
 	first := &gated{Store: a, open: second.called} // answers once the hedge has asked the other
 	s := newSet(t, replica.Options{Hedge: time.Millisecond}, mirror("a", first), mirror("b", second))

@@ -348,9 +348,7 @@ func TestHedgeOnSilenceNotLength(t *testing.T) {
 		}
 	}
 	newPair := func(first *streamer) (*replica.Set, *counted) {
-		a, b := mem.New(), mem.New()
-		mustPut(t, a, name, obj)
-		mustPut(t, b, name, obj)
+		a, b := twoCopies(t, name, obj)
 		first.Store = a
 		other := &counted{Store: b}
 		return newSet(t, replica.Options{Hedge: 100 * time.Millisecond}, mirror("first", first), mirror("other", other)), other
@@ -382,9 +380,7 @@ func TestHedgeOnSilenceNotLength(t *testing.T) {
 func TestHedgeTimeIsTimeToAnswer(t *testing.T) {
 	obj := randBytes(17, 5000)
 	name := hashName("data/", obj)
-	a, b := mem.New(), mem.New()
-	mustPut(t, a, name, obj)
-	mustPut(t, b, name, obj)
+	a, b := twoCopies(t, name, obj)
 	first := &streamer{Store: a, streamFor: 400 * time.Millisecond}
 	other := &counted{Store: b}
 	s := newSet(t, replica.Options{Hedge: 2 * time.Second}, mirror("first", first), mirror("other", other))

@@ -13,21 +13,28 @@ import (
 	"github.com/dvpc/dvpc/internal/errors"
 )
 
-// ReadAt returns exactly the bytes of any range, across chunk boundaries,
-// with io.EOF at the end of the file.
-func TestReadAt(t *testing.T) {
-	v := NewTest(t, mem.New(), "pc", nil)
-	data := make([]byte, 5<<20+777)
-	rand.NewChaCha8([32]byte{9}).Read(data)
+// putRandom puts size random bytes (from seed) into v as /f, and returns
+// its node and the bytes.
+func putRandom(t *testing.T, v *TestVolume, size int, seed byte) (*Node, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.NewChaCha8([32]byte{seed}).Read(data)
 	local := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(local, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if err := v.PutFile(ctx, local, "/f"); err != nil {
+	if err := v.PutFile(context.Background(), local, "/f"); err != nil {
 		t.Fatal(err)
 	}
-	n := v.Tree().Lookup("/f")
+	return v.Tree().Lookup("/f"), data
+}
+
+// ReadAt returns exactly the bytes of any range, across chunk boundaries,
+// with io.EOF at the end of the file.
+func TestReadAt(t *testing.T) {
+	v := NewTest(t, mem.New(), "pc", nil)
+	ctx := context.Background()
+	n, data := putRandom(t, v, 5<<20+777, 9)
 	if len(n.Chunks) < 2 {
 		t.Fatalf("want a file of several chunks, got %d", len(n.Chunks))
 	}
@@ -74,18 +81,9 @@ func (w *writes) Write(p []byte) (int, error) {
 // after what was written.
 func TestWriteToSpans(t *testing.T) {
 	v := NewTest(t, mem.New(), "pc", nil)
-	data := make([]byte, 21<<20+333)
-	rand.NewChaCha8([32]byte{10}).Read(data)
-	local := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(local, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	if err := v.PutFile(ctx, local, "/f"); err != nil {
-		t.Fatal(err)
-	}
-	n := v.Tree().Lookup("/f")
-	for range 2 { // the second time from the cache, a chunk at a time
+	n, data := putRandom(t, v, 21<<20+333, 10)
+	for range 2 { // the second time with the buffers the first left in the pool
 		w := &writes{}
 		if k, err := v.WriteTo(ctx, n, w); err != nil || k != int64(len(data)) {
 			t.Fatalf("WriteTo = %d, %v", k, err)
