@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"hash"
 	"io"
+	"os"
 
 	"github.com/dvpc/dvpc/internal/errors"
 )
@@ -72,7 +73,11 @@ func (b *sub) Create(ctx context.Context) (ObjectWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &subWriter{ObjectWriter: w, prefix: b.prefix}, nil
+	sw := &subWriter{ObjectWriter: w, prefix: b.prefix}
+	if _, ok := w.(io.ReaderFrom); ok {
+		return subReaderFrom{sw}, nil
+	}
+	return sw, nil
 }
 
 type subWriter struct {
@@ -82,6 +87,36 @@ type subWriter struct {
 
 func (w *subWriter) Commit(ctx context.Context, name string) error {
 	return w.ObjectWriter.Commit(ctx, w.prefix+name)
+}
+
+// subReaderFrom is a subWriter whose wrapped writer has a ReadFrom of its
+// own, which io.Copy then reaches.
+type subReaderFrom struct{ *subWriter }
+
+func (w subReaderFrom) ReadFrom(r io.Reader) (int64, error) {
+	return w.ObjectWriter.(io.ReaderFrom).ReadFrom(r)
+}
+
+// FileOpener is implemented by stores whose objects are files of this
+// machine (a folder mirror). Copied into a writer of another such store,
+// an object's bytes need not pass through the process: the kernel copies
+// them (see the dir store's ReadFrom).
+type FileOpener interface {
+	// OpenFile opens the object's file for reading.
+	OpenFile(ctx context.Context, name string) (*os.File, error)
+}
+
+// OpenFile opens the file of an object of s. ok is false, and nothing is
+// opened, when s's objects are not files of this machine.
+func OpenFile(ctx context.Context, s Store, name string) (f *os.File, ok bool, err error) {
+	switch st := s.(type) {
+	case *sub:
+		return OpenFile(ctx, st.s, st.prefix+name)
+	case FileOpener:
+		f, err = st.OpenFile(ctx, name)
+		return f, true, err
+	}
+	return nil, false, nil
 }
 
 // RangeReader is implemented by stores that can read part of an object

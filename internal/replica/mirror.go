@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"io"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -232,6 +233,16 @@ func (m *member) ReadAt(ctx context.Context, name string, p []byte, off int64) (
 		return err
 	})
 	return n, err
+}
+
+// openFile opens the file of an object of a mirror whose objects are
+// files of this machine (a folder mirror); it returns nil for others.
+func (m *member) openFile(ctx context.Context, name string) (f *os.File, err error) {
+	err = m.do(ctx, func(ctx context.Context, s blob.Store) error {
+		f, _, err = blob.OpenFile(ctx, s, name)
+		return err
+	})
+	return f, err
 }
 
 func (m *member) Stat(ctx context.Context, name string) (i blob.Info, err error) {

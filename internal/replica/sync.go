@@ -590,6 +590,27 @@ func copyObject(ctx context.Context, name string, src, dst *member) (int64, erro
 	if err != nil {
 		return 0, err
 	}
+	if rf, ok := w.(io.ReaderFrom); ok {
+		// A writer that takes a file (a folder mirror's) from a mirror
+		// whose objects are files: the kernel copies the bytes.
+		f, err := src.openFile(ctx, name)
+		if err != nil {
+			w.Abort()
+			return 0, err
+		}
+		if f != nil {
+			n, err := rf.ReadFrom(f)
+			f.Close()
+			if err == nil {
+				err = w.Commit(ctx, name)
+			}
+			if err != nil {
+				w.Abort()
+				return 0, err
+			}
+			return n, nil
+		}
+	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	var off int64

@@ -224,6 +224,35 @@ func TestCheckSizeTie(t *testing.T) {
 	checkHas(t, "b", b, name, data)
 }
 
+// Repair between folder mirrors has the kernel copy the file; a copy
+// damaged in place (same size, found only by reading it) is refused by
+// its hash, and the object is repaired from a good copy instead: here one
+// on a mirror that could not be listed but can be read.
+func TestCheckRepairFromDamagedFile(t *testing.T) {
+	a, b, c := newDir(t), newDir(t), newDir(t)
+	unlisted := faulty.New(c)
+	unlisted.Add(faulty.Rule{Method: faulty.List, Effect: faulty.Fail})
+	s := newSet(t, replica.Options{}, mirror("a", a), mirror("b", b), mirror("c", unlisted))
+	data := randBytes(21, 3<<20)
+	name := hashName("data/", data)
+	mustPut(t, s, name, data)
+	if err := b.Delete(t.Context(), name); err != nil {
+		t.Fatal(err)
+	}
+	damaged := slices.Clone(data)
+	damaged[len(damaged)-5] ^= 1
+	writeFile(t, a, name, damaged)
+	rep, err := s.Check(t.Context(), replica.CheckOptions{Repair: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []replica.Problem{{Name: name, Mirror: "mirror-b", Damage: "missing"}}
+	if !slices.Equal(rep.Problems, want) || rep.Repaired != 1 || len(rep.Failed) != 0 {
+		t.Fatalf("Check(Repair) = %+v, want %v repaired", rep, want)
+	}
+	checkHas(t, "b", b, name, data)
+}
+
 // Copies of an object not named by a hash that differ are reported, not
 // repaired: there is no telling which is right.
 func TestCheckDiffer(t *testing.T) {

@@ -2,6 +2,10 @@ package blobtest
 
 import (
 	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/dvpc/dvpc/internal/blob"
@@ -125,4 +129,99 @@ func testReadAt(t *testing.T, s blob.Store) {
 	if _, err := blob.ReadAt(t.Context(), s, "r/missing", make([]byte, 4), 0); !errors.Is(err, errors.NotExist) {
 		t.Fatalf("ReadAt of a missing object: %v, want NotExist", err)
 	}
+}
+
+// A store whose objects are files (blob.FileOpener) opens them, through a
+// sub-store too; a writer that reads from a file (io.ReaderFrom: the
+// kernel may copy the bytes) hashes what it took, after what was written
+// before it, and refuses a name its bytes do not match.
+func testFileCopy(t *testing.T, s blob.Store) {
+	data := randBytes(42, 1<<20+4097)
+	mustPut(t, s, "f/obj", data)
+	f, ok, err := blob.OpenFile(t.Context(), blob.Sub(s, "f/"), "obj")
+	if !ok {
+		if _, isOpener := s.(blob.FileOpener); isOpener {
+			t.Fatal("OpenFile through a sub-store: not a file, but the store opens files")
+		}
+		if f != nil || err != nil {
+			t.Fatalf("OpenFile of a store without files = %v, %v; want nothing", f, err)
+		}
+		f = tempFile(t, data)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, _, err := blob.OpenFile(t.Context(), s, "f/missing"); ok && !errors.Is(err, errors.NotExist) {
+		t.Fatalf("OpenFile of a missing object: %v, want NotExist", err)
+	}
+	head, tail := []byte("written first, "), []byte(", and a tail")
+	want := slices.Concat(head, data, tail)
+	takesFiles := false
+	for i, st := range []blob.Store{s, blob.Sub(s, "vol/")} {
+		// copyTo writes head, then the file, then tail (not from a file).
+		copyTo := func() blob.ObjectWriter {
+			t.Helper()
+			w, err := blob.Create(t.Context(), st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rf, ok := w.(io.ReaderFrom)
+			if !ok {
+				w.Abort()
+				return nil
+			}
+			if _, err := w.Write(head); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := rf.ReadFrom(f); err != nil || n != int64(len(data)) {
+				t.Fatalf("ReadFrom(file) = %d, %v; want %d", n, err, len(data))
+			}
+			if _, err := rf.ReadFrom(bytes.NewReader(tail)); err != nil {
+				t.Fatalf("ReadFrom(not a file): %v", err)
+			}
+			if w.Len() != int64(len(want)) {
+				t.Fatalf("Len = %d after the copies, want %d", w.Len(), len(want))
+			}
+			return w
+		}
+		w := copyTo()
+		if i == 0 {
+			takesFiles = w != nil
+		} else if takesFiles != (w != nil) {
+			t.Fatalf("a sub-store's writer takes files: %v, the store's: %v", w != nil, takesFiles)
+		}
+		if w == nil {
+			continue // the store's writers take no file
+		}
+		if err := w.Commit(t.Context(), hashName("refused", data)); !errors.Is(err, errors.Corrupt) {
+			t.Fatalf("Commit under the hash of the file alone: %v, want Corrupt", err)
+		}
+		name := hashName("copied", want)
+		if err := copyTo().Commit(t.Context(), name); err != nil {
+			t.Fatalf("Commit of the copy: %v", err)
+		}
+		if got := mustGet(t, st, name, 0, -1); !bytes.Equal(got, want) {
+			t.Fatalf("the copy reads back %d bytes, want %d", len(got), len(want))
+		}
+		if _, err := st.Stat(t.Context(), hashName("refused", data)); !errors.Is(err, errors.NotExist) {
+			t.Fatalf("Stat of the refused copy: %v, want NotExist", err)
+		}
+	}
+}
+
+// tempFile returns a file holding data, open for reading.
+func tempFile(t *testing.T, data []byte) *os.File {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

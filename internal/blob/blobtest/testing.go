@@ -54,6 +54,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"StreamAbort", testStreamAbort},
 		{"StreamSub", testStreamSub},
 		{"ReadAt", testReadAt},
+		{"FileCopy", testFileCopy},
 		{"PutSection", testPutSection},
 	}
 	for _, tt := range tests {

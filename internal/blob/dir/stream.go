@@ -65,6 +65,60 @@ func (w *writer) Write(p []byte) (int, error) {
 	return n, w.err
 }
 
+// ReadFrom writes what r holds. From a file (an object of another folder
+// mirror, see OpenFile) the kernel copies the bytes (copy_file_range, or
+// a splice where it cannot); they are then hashed as read back from this
+// writer's file, so the hash Commit checks is of the bytes it will sync.
+// The disk starts on them before the hash, so Commit's sync waits for
+// less.
+func (w *writer) ReadFrom(r io.Reader) (int64, error) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{w}, r)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if err := w.bw.Flush(); err != nil {
+		w.err = mapErr("dir.Write", "", err)
+		return 0, w.err
+	}
+	start := w.n
+	n, err := w.f.ReadFrom(f)
+	w.n += n
+	if err != nil {
+		w.err = mapErr("dir.Write", "", err)
+		return n, w.err
+	}
+	startWriteback(w.f, start, n)
+	if err := hashFile(w.h, w.f, start, n); err != nil {
+		w.err = mapErr("dir.Write", "", err)
+	}
+	return n, w.err
+}
+
+// hashFile adds [off, off+n) of f to h.
+func hashFile(h hash.Hash, f *os.File, off, n int64) error {
+	bp := hashBufs.Get().(*[]byte)
+	defer hashBufs.Put(bp)
+	for n > 0 {
+		b := (*bp)[:min(int64(len(*bp)), n)]
+		k, err := f.ReadAt(b, off)
+		h.Write(b[:k])
+		off += int64(k)
+		n -= int64(k)
+		if err != nil && n > 0 {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
 func (w *writer) Len() int64 { return w.n }
 
 func (w *writer) Sum() [32]byte {
@@ -122,6 +176,19 @@ func (w *writer) Abort() {
 		bufPool.Put(w.bw)
 		w.bw = nil
 	}
+}
+
+// OpenFile opens the file of the object name. See blob.FileOpener.
+func (s *Store) OpenFile(ctx context.Context, name string) (*os.File, error) {
+	const op errors.Op = "dir.OpenFile"
+	if err := blob.Check(ctx, op, name); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.path(name))
+	if err != nil {
+		return nil, mapErr(op, name, err)
+	}
+	return f, nil
 }
 
 // ReadAt reads part of an object into p. See blob.RangeReader.
