@@ -69,18 +69,17 @@ func walkOne(local string, info fs.FileInfo, fn walkFunc) error {
 
 // readDirStat returns the sorted names in dir and the Lstat of each.
 func readDirStat(dir string) ([]string, []fs.FileInfo, []error, error) {
-	f, err := os.Open(dir)
-	if err != nil {
+	d, names, err := openDir(dir)
+	if d == nil {
 		return nil, nil, nil, err
 	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
+	defer d.close()
 	slices.Sort(names)
 	infos := make([]fs.FileInfo, len(names))
 	errs := make([]error, len(names))
 	stat := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			infos[i], errs[i] = os.Lstat(filepath.Join(dir, names[i]))
+			infos[i], errs[i] = d.lstat(names[i])
 		}
 	}
 	// A goroutine costs about what two stat calls do: split only folders

@@ -1,3 +1,5 @@
+//go:build unix
+
 package volume
 
 import (
@@ -6,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 )
 
@@ -22,8 +25,17 @@ func TestWalkDirAgreesWithWalkDir(t *testing.T) {
 	if err := os.Symlink("b", filepath.Join(root, "link")); err != nil {
 		t.Fatal(err)
 	}
+	// Modes of every kind the walk meets, as os.Lstat gives them.
+	if err := syscall.Mkfifo(filepath.Join(root, "many", "fifo"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	for p, mode := range map[string]fs.FileMode{"a.txt": 0o4755 | fs.ModeSetuid | fs.ModeSetgid, "b": 0o1777 | fs.ModeSticky} {
+		if err := os.Chmod(filepath.Join(root, p), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
 	line := func(p string, info fs.FileInfo) string {
-		return fmt.Sprintf("%s %v %d", p, info.Mode(), info.Size())
+		return fmt.Sprintf("%s %v %d %v %s %v", p, info.Mode(), info.Size(), info.IsDir(), info.Name(), info.ModTime())
 	}
 	var want []string
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
