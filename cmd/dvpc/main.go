@@ -55,6 +55,9 @@ func main() {
 		debug.SetMemoryLimit(floor)
 		go paceMemory(floor, slack)
 	}
+	if !cli.Serves(os.Args[1:]) {
+		hugeHeap(hugeHeapBytes)
+	}
 	code := cli.Main(ctx, os.Args[1:], cli.OSEnv())
 	stop()
 	pprof.StopCPUProfile()

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package main
+
+const hugeHeapBytes = 0
+
+func hugeHeap(uintptr) {}
