@@ -15,8 +15,8 @@ const hugeHeapBytes = 32 << 20
 
 // hugeHeap asks the kernel to back the next n bytes of the heap with
 // transparent huge pages, where the system gives them to who asks
-// (enabled=madvise, the common default), as the Go runtime no longer
-// does. A command that ends pays for every page of memory it touches
+// (enabled=madvise, a common default); the Go runtime does not ask. A
+// command that ends pays for every page of memory it touches
 // first, and on a virtual machine a 4 KiB fault costs 10–15 µs: cat spent
 // more than half its time in the kernel, 3,500 faults. The runtime grows
 // its heap into a new mapping each time, which would not inherit the
