@@ -19,6 +19,12 @@ func TestStore(t *testing.T) {
 	blobtest.TestStore(t, func(t *testing.T) blob.Store { return newStore(t) })
 }
 
+// A store that drops what it writes from the page cache passes the same
+// conformance suite.
+func TestStoreDropWritten(t *testing.T) {
+	blobtest.TestStore(t, func(t *testing.T) blob.Store { return newStore(t).DropWritten() })
+}
+
 func BenchmarkStore(b *testing.B) {
 	blobtest.BenchmarkStore(b, func(b *testing.B) blob.Store { return newStore(b) })
 }
