@@ -270,6 +270,7 @@ type fsys struct {
 	// process, whose open of a file would send the kernel's POLL before
 	// the probe taught it that the mount has none) can wait for it.
 	ready    atomic.Bool
+	lookups  atomic.Int64 // of a name in a folder, for tests
 	vol      *volume.Volume
 	log      *slog.Logger
 	uid, gid uint32
@@ -495,6 +496,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		out.Mode = syscall.S_IFDIR | 0o555
 		return d.NewInode(ctx, &controlNode{fs: d.fs}, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
 	}
+	d.fs.lookups.Add(1)
 	n := d.lookup(path.Join(d.where(), name))
 	if n == nil {
 		return nil, syscall.ENOENT
@@ -523,6 +525,75 @@ func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		list = append(list, fuse.DirEntry{Name: path.Base(n.Path), Mode: a.Mode & syscall.S_IFMT, Ino: id})
 	}
 	return fs.NewListDirStream(list), 0
+}
+
+// OpendirHandle opens the folder for listing (see dirHandle).
+func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	return &dirHandle{d: d}, 0, 0
+}
+
+// dirHandle lists a folder. The kernel lists with READDIRPLUS, asking for
+// each entry's attributes with its name, which spares a program that
+// stats every entry (ls -l, du, a file manager) a lookup of each; but an
+// entry the kernel knows already (git status stats every file, then
+// lists every folder for the files it does not track) would cost a
+// lookup here and another in the kernel for nothing. Such entries go
+// without attributes, which the kernel takes as "keep what you have".
+type dirHandle struct {
+	d  *dirNode
+	ds fs.DirStream
+}
+
+var (
+	_ fs.FileReaddirenter = (*dirHandle)(nil)
+	_ fs.FileLookuper     = (*dirHandle)(nil)
+	_ fs.FileSeekdirer    = (*dirHandle)(nil)
+	_ fs.FileReleasedirer = (*dirHandle)(nil)
+)
+
+func (h *dirHandle) stream(ctx context.Context) syscall.Errno {
+	if h.ds != nil {
+		return 0
+	}
+	ds, errno := h.d.Readdir(ctx)
+	h.ds = ds
+	return errno
+}
+
+func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if errno := h.stream(ctx); errno != 0 {
+		return nil, errno
+	}
+	if !h.ds.HasNext() {
+		return nil, 0
+	}
+	e, errno := h.ds.Next()
+	return &e, errno
+}
+
+// Lookup answers READDIRPLUS for the entry just listed: its attributes,
+// unless the kernel has the entry already (any errno sends it without).
+func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if h.d.GetChild(name) != nil {
+		return nil, syscall.EEXIST
+	}
+	return h.d.Lookup(ctx, name, out)
+}
+
+func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	if errno := h.stream(ctx); errno != 0 {
+		return errno
+	}
+	if sd, ok := h.ds.(fs.FileSeekdirer); ok {
+		return sd.Seekdir(ctx, off)
+	}
+	return syscall.ENOTSUP
+}
+
+func (h *dirHandle) Releasedir(ctx context.Context, flags uint32) {
+	if h.ds != nil {
+		h.ds.Close()
+	}
 }
 
 func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {

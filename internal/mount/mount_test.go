@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -69,6 +70,13 @@ func (s *syncBuffer) String() string {
 
 func mountIt(t *testing.T, v *volume.Volume, log *syncBuffer) string {
 	t.Helper()
+	_, dir := mountedAt(t, v, log)
+	return dir
+}
+
+// mountedAt mounts v read-only in a new folder until the test ends.
+func mountedAt(t *testing.T, v *volume.Volume, log *syncBuffer) (*mount.Mounted, string) {
+	t.Helper()
 	dir := t.TempDir()
 	o := mount.Options{}
 	if log != nil {
@@ -83,7 +91,47 @@ func mountIt(t *testing.T, v *volume.Volume, log *syncBuffer) string {
 			t.Errorf("unmount: %v", err)
 		}
 	})
-	return dir
+	return m, dir
+}
+
+// A listing gives the kernel the attributes of the entries it does not
+// know yet (READDIRPLUS: ls -l, du then stat nothing more), and not of
+// those it knows (git status stats every file, then lists every folder):
+// those cost no lookup, and still stat right.
+func TestListingGivesAttributesOnce(t *testing.T) {
+	canMount(t)
+	c := &clock{t: time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)}
+	v := volume.NewTest(t, mem.New(), "pc", c.now).Volume
+	const files = 40
+	for i := range files {
+		put(t, v, fmt.Sprintf("/d/f%02d", i), bytes.Repeat([]byte("x"), i))
+	}
+	m, dir := mountedAt(t, v, nil)
+	d := filepath.Join(dir, "d")
+	if _, err := os.Stat(d); err != nil {
+		t.Fatal(err)
+	}
+	list := func() int64 {
+		t.Helper()
+		before := m.Lookups()
+		es, err := os.ReadDir(d)
+		if err != nil || len(es) != files {
+			t.Fatalf("ReadDir = %d entries, %v; want %d", len(es), err, files)
+		}
+		return m.Lookups() - before
+	}
+	if n := list(); n != files {
+		t.Fatalf("a first listing looked up %d names, want the %d it lists (attributes with names)", n, files)
+	}
+	if n := list(); n != 0 {
+		t.Fatalf("listing again looked up %d names the kernel knows, want none", n)
+	}
+	for i := range files {
+		fi, err := os.Lstat(filepath.Join(d, fmt.Sprintf("f%02d", i)))
+		if err != nil || fi.Size() != int64(i) {
+			t.Fatalf("f%02d: %v, %v; want a file of %d bytes", i, fi, err, i)
+		}
+	}
 }
 
 // The mount shows the tree: folders, files with their size, mode and
