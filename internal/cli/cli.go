@@ -26,6 +26,11 @@ type Env struct {
 	Getenv         func(string) string
 	Now            func() time.Time
 	IsTerminal     func(w io.Writer) bool
+	// BeforeOpen, if set, is called before a command opens the volume
+	// and reads its local state: from there on it allocates tens of MB.
+	// The program gives that memory huge pages; a command that never
+	// opens the volume (version, check --mirrors) is spared the cost.
+	BeforeOpen func()
 
 	passFile string // the command's --passphrase-file
 }

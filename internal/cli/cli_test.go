@@ -19,6 +19,8 @@ type pc struct {
 	home string
 	env  map[string]string
 	now  func() time.Time
+
+	beforeOpen func() // Env.BeforeOpen
 }
 
 func newPC(t testing.TB) *pc {
@@ -36,7 +38,7 @@ func (p *pc) run(args ...string) (string, string, int) {
 	}
 	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
 		Getenv: func(k string) string { return p.env[k] }, Now: now,
-		IsTerminal: func(io.Writer) bool { return false }}
+		IsTerminal: func(io.Writer) bool { return false }, BeforeOpen: p.beforeOpen}
 	code := Main(context.Background(), args, env)
 	return out.String(), errb.String(), code
 }
@@ -70,6 +72,27 @@ func writeFiles(t *testing.T, files map[string]string) string {
 		}
 	}
 	return dir
+}
+
+// A command that opens the volume says so first (the program then gives
+// its heap huge pages); one that handles only the mirrors' ciphertext,
+// or none, does not, and is spared the cost.
+func TestBeforeOpen(t *testing.T) {
+	mirror, usb := filepath.Join(t.TempDir(), "nas"), filepath.Join(t.TempDir(), "usb")
+	a := newPC(t)
+	a.ok("init", mirror)
+	a.ok("mirror", "add", usb)
+	opens := 0
+	a.beforeOpen = func() { opens++ }
+	a.ok("version")
+	a.ok("check", "--mirrors", mirror+","+usb, "--repair")
+	if opens != 0 {
+		t.Fatalf("version and check --mirrors called BeforeOpen %d times, want none", opens)
+	}
+	a.ok("ls", "/")
+	if opens != 1 {
+		t.Fatalf("ls called BeforeOpen %d times, want once", opens)
+	}
 }
 
 func TestUserJourney(t *testing.T) {

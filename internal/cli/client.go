@@ -275,6 +275,9 @@ func openReader(ctx context.Context, env *Env, offline bool) (*session, error) {
 const stateSaveEvery = 30 * time.Second
 
 func openMode(ctx context.Context, env *Env, offline, reader bool) (*session, error) {
+	if env.BeforeOpen != nil {
+		env.BeforeOpen()
+	}
 	c, err := loadConfig(env)
 	if err != nil {
 		return nil, err
