@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -228,11 +231,16 @@ func runUnmount(ctx context.Context, env *Env, a *args) error {
 	if err != nil {
 		return errors.E(errors.Invalid, err)
 	}
+	lock := mountLock(env, dir)
+	if lock != nil {
+		defer lock.Close()
+	}
 	err = syscall.Unmount(dir, 0)
 	if err == syscall.EPERM {
 		for _, tool := range []string{"fusermount3", "fusermount"} {
 			if out, ferr := exec.Command(tool, "-u", dir).CombinedOutput(); ferr == nil {
-				return nil
+				err = nil
+				break
 			} else if _, lerr := exec.LookPath(tool); lerr == nil {
 				return errors.E(errors.Permission, dir, errors.Str(string(out)))
 			}
@@ -240,6 +248,9 @@ func runUnmount(ctx context.Context, env *Env, a *args) error {
 	}
 	switch err {
 	case nil:
+		if lock != nil {
+			waitMountEnd(ctx, env, lock, dir)
+		}
 		return nil
 	case syscall.EINVAL:
 		return errors.E(errors.Invalid, dir, errors.Str("nothing is mounted here"))
@@ -249,6 +260,64 @@ func runUnmount(ctx context.Context, env *Env, a *args) error {
 		return errors.E(errors.NotExist, dir, errors.Str("no such folder"))
 	}
 	return errors.E(errors.IO, dir, err)
+}
+
+// mountLock opens the lock of this PC's volume if a mount at dir holds
+// it, for unmount to wait on; otherwise (another login's mount, or none)
+// it returns nil.
+func mountLock(env *Env, dir string) *os.File {
+	c, err := readConfig(env)
+	if err != nil {
+		return nil
+	}
+	f, err := os.Open(filepath.Join(stateDir(env, c.Volume), "lock"))
+	if err != nil {
+		return nil
+	}
+	b := make([]byte, 4096)
+	n, _ := f.ReadAt(b, 0)
+	if !strings.HasPrefix(string(b[:n]), "mount at "+dir+" (pid ") ||
+		unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) == nil {
+		f.Close()
+		return nil
+	}
+	return f
+}
+
+// unmountWait is how long unmount waits for the mount to end: its last
+// flush to the mirrors may take a minute (mountVolume), then it writes
+// the local state.
+const unmountWait = 2 * time.Minute
+
+// waitMountEnd waits until the mount that held lock has ended: sent what
+// was written in it to the mirrors (or kept it for later) and written
+// the local state. A command run after unmount then finds the volume
+// free, and nothing writes under the user's folders any more.
+func waitMountEnd(ctx context.Context, env *Env, lock *os.File, dir string) {
+	ended := make(chan struct{})
+	go func() {
+		unix.Flock(int(lock.Fd()), unix.LOCK_SH) // the mount's lock is exclusive
+		close(ended)
+	}()
+	say := time.NewTimer(time.Second)
+	defer say.Stop()
+	limit := time.NewTimer(unmountWait)
+	defer limit.Stop()
+	for {
+		select {
+		case <-ended:
+			return
+		case <-say.C:
+			if env.IsTerminal != nil && env.IsTerminal(env.Stderr) {
+				fmt.Fprintf(env.Stderr, "dvpc: unmounted; the mount is sending what was written in it to the mirrors (Ctrl-C leaves it to finish by itself)\n")
+			}
+		case <-limit.C:
+			fmt.Fprintf(env.Stderr, "dvpc: unmounted %s, but its process has not ended after %s; it goes on by itself (see 'dvpc status')\n", dir, unmountWait)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // refreshEvery is how often a mount reads what is new on the mirrors when

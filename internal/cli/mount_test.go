@@ -80,6 +80,8 @@ func TestMountCommand(t *testing.T) {
 	}
 	a.fails(exitConflict, "mounted at "+dir, "mkdir", "/elsewhere")
 	a.ok("unmount", dir)
+	// unmount returns once the mount has ended: the volume is free.
+	a.ok("mkdir", "/after-unmount")
 	if code := <-exited; code != 0 {
 		t.Fatalf("dvpc mount exited %d after unmount", code)
 	}
