@@ -119,6 +119,18 @@ func OpenFile(ctx context.Context, s Store, name string) (f *os.File, ok bool, e
 	return nil, false, nil
 }
 
+// Local reports whether the objects of s are files of this machine (a
+// FileOpener, seen through Sub).
+func Local(s Store) bool {
+	switch st := s.(type) {
+	case *sub:
+		return Local(st.s)
+	case FileOpener:
+		return true
+	}
+	return false
+}
+
 // RangeReader is implemented by stores that can read part of an object
 // into the caller's buffer, sparing an allocation per read.
 type RangeReader interface {

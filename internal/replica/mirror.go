@@ -91,13 +91,15 @@ func transient(err error) bool {
 // endpoints, trying the fastest healthy one first.
 type member struct {
 	Mirror
-	eps []*endpoint
+	eps   []*endpoint
+	local bool // every endpoint is a folder of this machine
 }
 
 func newMember(m Mirror) *member {
-	mb := &member{Mirror: m}
+	mb := &member{Mirror: m, local: len(m.Endpoints) > 0}
 	for _, e := range m.Endpoints {
 		mb.eps = append(mb.eps, &endpoint{Endpoint: e})
+		mb.local = mb.local && blob.Local(e.Store)
 	}
 	return mb
 }

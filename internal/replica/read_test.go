@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/blob/dir"
 	"github.com/dvpc/dvpc/internal/blob/faulty"
 	"github.com/dvpc/dvpc/internal/blob/mem"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -402,5 +403,63 @@ func TestHedgeTimeIsTimeToAnswer(t *testing.T) {
 	// given 1.6 s of silence; from the start of its answer, 20 ms.
 	if d := time.Since(start); d > 800*time.Millisecond {
 		t.Errorf("a read from a mirror that fell silent took %v: its answer time counted the whole answer", d)
+	}
+}
+
+// pausing is a folder mirror (its OpenFile makes it one of this machine)
+// whose reads take pause before they begin, as on a machine busy with
+// other work.
+type pausing struct {
+	*dir.Store
+	pause atomic.Int64 // nanoseconds
+	n     atomic.Int32
+}
+
+func (p *pausing) ReadAt(ctx context.Context, name string, b []byte, off int64) (int, error) {
+	p.n.Add(1)
+	wait := time.NewTimer(time.Duration(p.pause.Load()))
+	defer wait.Stop()
+	select {
+	case <-ctx.Done():
+		return 0, errors.E(errors.Unavailable, ctx.Err())
+	case <-wait.C:
+	}
+	return p.Store.ReadAt(ctx, name, b, off)
+}
+
+// A folder of this machine that pauses is not doubled by a read of
+// another folder after the 20 ms a server gets: its pause is this
+// machine's load, which a second read adds to. One that has hung is
+// still passed over within the set's Hedge.
+func TestLocalFolderPausesAreNotHedged(t *testing.T) {
+	obj := randBytes(18, 5000)
+	name := hashName("data/", obj)
+	a, b := &pausing{Store: newDir(t)}, &pausing{Store: newDir(t)}
+	mustPut(t, a, name, obj)
+	mustPut(t, b, name, obj)
+	read := func(s *replica.Set) time.Duration {
+		t.Helper()
+		start := time.Now()
+		p := make([]byte, len(obj))
+		if _, err := s.ReadAt(t.Context(), name, p, 0); err != nil || !bytes.Equal(p, obj) {
+			t.Fatalf("read: %v", err)
+		}
+		return time.Since(start)
+	}
+	s := newSet(t, replica.Options{Hedge: 2 * time.Second}, mirror("a", a), mirror("b", b))
+	read(s) // the set learns an answer time well under a millisecond
+	a.pause.Store(int64(150 * time.Millisecond))
+	b.pause.Store(int64(150 * time.Millisecond))
+	read(s)
+	if n := a.n.Load() + b.n.Load(); n != 2 {
+		t.Fatalf("two reads asked the folders %d times: a pause of 150 ms was taken for a hung folder", n)
+	}
+
+	hung := &pausing{Store: a.Store}
+	hung.pause.Store(int64(time.Hour))
+	s = newSet(t, replica.Options{Hedge: 100 * time.Millisecond}, mirror("hung", hung), mirror("b", b))
+	b.pause.Store(0)
+	if d := read(s); d > time.Second {
+		t.Fatalf("a read with the first folder hung took %v, want about the Hedge of 100 ms", d)
 	}
 }

@@ -418,10 +418,15 @@ func (s *Set) race(ctx context.Context, try func(ctx context.Context, i int, m *
 
 // hedgeFor is how long m may stay silent before the next mirror is asked
 // as well: four times its usual answer time, within 20 ms and Hedge. A
-// mirror in back-off keeps the answer time it had.
+// mirror in back-off keeps the answer time it had. A folder of this
+// machine waits Hedge: its silence is nearly always this machine being
+// busy (an export from two folders, both cores decoding, saw pauses of
+// 10–120 ms between the pieces of a read, and read 9–12% of its bytes
+// twice), and asking another folder of the same machine adds to that
+// load; a drive that has hung is still passed over within Hedge.
 func (s *Set) hedgeFor(m *member) time.Duration {
 	lat := m.lastLatency()
-	if lat == 0 {
+	if lat == 0 || m.local {
 		return s.hedge
 	}
 	return min(max(4*lat, 20*time.Millisecond), s.hedge)

@@ -202,3 +202,25 @@ func hashNamed(data []byte) string {
 	sum := sha256.Sum256(data)
 	return "data/" + hex.EncodeToString(sum[:])
 }
+
+// A long read reports progress as it goes, a piece at a time, so that a
+// mirror set does not take a folder busy reading for a silent one.
+func TestReadAtReportsProgress(t *testing.T) {
+	s := newStore(t)
+	data := make([]byte, 5<<20+17)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	name := hashNamed(data)
+	put(t, s, name, string(data))
+	reports := 0
+	ctx := blob.WithProgress(context.Background(), func() { reports++ })
+	p := make([]byte, len(data)-3)
+	n, err := s.ReadAt(ctx, name, p, 3)
+	if err != nil || n != len(p) || string(p) != string(data[3:]) {
+		t.Fatalf("ReadAt = %d, %v; the bytes match: %v", n, err, string(p[:n]) == string(data[3:3+n]))
+	}
+	if reports < 5 {
+		t.Fatalf("a read of 5 MiB reported progress %d times, want at least 5", reports)
+	}
+}

@@ -12,8 +12,9 @@ import (
 // readAt reads len(p) bytes of the file at path from off. It uses the raw
 // system calls: an os.File costs several more per open (the runtime tries
 // to register it with its poller), which an export of many small files
-// pays thousands of times.
-func readAt(path string, p []byte, off int64) (int, error) {
+// pays thousands of times. It reads at most readPiece bytes a call and
+// calls progress after each.
+func readAt(path string, p []byte, off int64, progress func()) (int, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, &os.PathError{Op: "open", Path: path, Err: err}
@@ -21,7 +22,7 @@ func readAt(path string, p []byte, off int64) (int, error) {
 	defer unix.Close(fd)
 	n := 0
 	for n < len(p) {
-		k, err := unix.Pread(fd, p[n:], off+int64(n))
+		k, err := unix.Pread(fd, p[n:min(len(p), n+readPiece)], off+int64(n))
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -31,6 +32,7 @@ func readAt(path string, p []byte, off int64) (int, error) {
 			return n, io.EOF
 		}
 		n += k
+		progress()
 	}
 	return n, nil
 }
