@@ -54,7 +54,9 @@ func (s *Spool) Write(p []byte) (int, error) {
 		}
 		s.mem = nil
 	}
-	s.h.Write(p)
+	if s.h != nil {
+		s.h.Write(p)
+	}
 	s.n += int64(len(p))
 	if s.f == nil {
 		s.mem = append(s.mem, p...)
@@ -70,18 +72,39 @@ func (s *Spool) Write(p []byte) (int, error) {
 // Len is how many bytes were written.
 func (s *Spool) Len() int64 { return s.n }
 
-// Sum is the SHA-256 of the bytes written.
+// Sum is the SHA-256 of the bytes written; zero after Unhash.
 func (s *Spool) Sum() [32]byte {
 	var sum [32]byte
-	s.h.Sum(sum[:0])
+	if s.h != nil {
+		s.h.Sum(sum[:0])
+	}
 	return sum
+}
+
+// Unhash, before the first Write, stops the spool hashing what it is
+// given: its owner hashes the same bytes (a mirror set's writer), and
+// passes that sum to CheckSummed.
+func (s *Spool) Unhash() {
+	if s.n == 0 {
+		s.h = nil
+	}
 }
 
 // Check returns what stops a Commit under name before it uploads: an
 // earlier write error, or bytes that do not match the hash the name
 // promises. It reports whether the name promises one.
 func (s *Spool) Check(op errors.Op, name string) (hashed bool, err error) {
-	if hashed, err = CheckSum(op, name, s.Sum()); err != nil {
+	return s.CheckSummed(op, name, s.Sum())
+}
+
+// CheckSummed is Check with sum, the SHA-256 of the bytes written as the
+// spool's owner computed it; a spool that hashes also checks it against
+// its own.
+func (s *Spool) CheckSummed(op errors.Op, name string, sum [32]byte) (hashed bool, err error) {
+	if s.h != nil && s.Sum() != sum {
+		return false, errors.E(op, errors.Corrupt, name, errors.Str("the bytes spooled do not hash to the sum given"))
+	}
+	if hashed, err = CheckSum(op, name, sum); err != nil {
 		return hashed, err
 	}
 	if s.err != nil {

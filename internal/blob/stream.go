@@ -27,6 +27,20 @@ type ObjectWriter interface {
 	Abort()
 }
 
+// Unhasher is implemented by object writers that can leave hashing the
+// bytes to their caller: a mirror set writes the same bytes to every
+// mirror, and hashes them once rather than once a mirror.
+type Unhasher interface {
+	// Unhash, called before the first Write, stops the writer hashing
+	// what it is given, and reports whether it did. After it returns
+	// true, only CommitSum commits the writer, and Sum is not to be used.
+	Unhash() bool
+	// CommitSum is Commit for an unhashed writer: sum is the caller's
+	// SHA-256 of every byte written, checked against a name that
+	// promises one.
+	CommitSum(ctx context.Context, name string, sum [32]byte) error
+}
+
 // Streamer is implemented by stores that write an object as it comes,
 // without holding it in memory.
 type Streamer interface {
@@ -87,6 +101,19 @@ type subWriter struct {
 
 func (w *subWriter) Commit(ctx context.Context, name string) error {
 	return w.ObjectWriter.Commit(ctx, w.prefix+name)
+}
+
+func (w *subWriter) Unhash() bool {
+	u, ok := w.ObjectWriter.(Unhasher)
+	return ok && u.Unhash()
+}
+
+func (w *subWriter) CommitSum(ctx context.Context, name string, sum [32]byte) error {
+	u, ok := w.ObjectWriter.(Unhasher)
+	if !ok {
+		return errors.E(errors.Op("blob.CommitSum"), errors.Invalid, name, errors.Str("the writer hashes what it is given: use Commit"))
+	}
+	return u.CommitSum(ctx, w.prefix+name, sum)
 }
 
 // subReaderFrom is a subWriter whose wrapped writer has a ReadFrom of its

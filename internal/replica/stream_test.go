@@ -1,14 +1,17 @@
 package replica_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/blob/dir"
 	"github.com/dvpc/dvpc/internal/blob/faulty"
 	"github.com/dvpc/dvpc/internal/blob/mem"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -291,4 +294,56 @@ func TestStreamAbortOutbox(t *testing.T) {
 	if u := s.Unsafe(""); len(u) != 0 {
 		t.Errorf("Unsafe = %q after Abort", u)
 	}
+}
+
+// unhashCounter is a folder mirror that counts how its writers are told
+// to leave the hash to the set, and committed with the set's sum.
+type unhashCounter struct {
+	*dir.Store
+	unhash, commitSum atomic.Int32
+}
+
+func (c *unhashCounter) Create(ctx context.Context) (blob.ObjectWriter, error) {
+	w, err := c.Store.Create(ctx)
+	return &unhashCounted{ObjectWriter: w, c: c}, err
+}
+
+type unhashCounted struct {
+	blob.ObjectWriter
+	c *unhashCounter
+}
+
+func (w *unhashCounted) Unhash() bool {
+	w.c.unhash.Add(1)
+	return w.ObjectWriter.(blob.Unhasher).Unhash()
+}
+
+func (w *unhashCounted) CommitSum(ctx context.Context, name string, sum [32]byte) error {
+	w.c.commitSum.Add(1)
+	return w.ObjectWriter.(blob.Unhasher).CommitSum(ctx, name, sum)
+}
+
+// The set hashes what it streams once: the folders' writers are told not
+// to, and are committed with the set's sum, which still has to match
+// the name.
+func TestStreamHashesOnce(t *testing.T) {
+	a, b := &unhashCounter{Store: newDir(t)}, &unhashCounter{Store: newDir(t)}
+	s := newSet(t, replica.Options{}, mirror("a", a), mirror("b", b))
+	data := randBytes(21, 1<<20)
+	w, name := stream(t, s, data)
+	if err := w.Commit(t.Context(), name); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*unhashCounter{a, b} {
+		if u, cs := c.unhash.Load(), c.commitSum.Load(); u != 1 || cs != 1 {
+			t.Fatalf("a folder's writer was unhashed %d times and committed with the set's sum %d times, want 1 and 1", u, cs)
+		}
+		checkHas(t, "folder", c.Store, name, data)
+	}
+	// Bytes that are not what the name promises are refused, as before.
+	w, _ = stream(t, s, data)
+	wrong := hashName("data/", []byte("something else"))
+	checkKind(t, "commit under another hash's name", w.Commit(t.Context(), wrong), errors.Corrupt)
+	checkLacks(t, "folder a", a.Store, wrong)
+	checkLacks(t, "folder b", b.Store, wrong)
 }

@@ -224,3 +224,62 @@ func TestReadAtReportsProgress(t *testing.T) {
 		t.Fatalf("a read of 5 MiB reported progress %d times, want at least 5", reports)
 	}
 }
+
+// A writer told that its caller hashes (blob.Unhasher) commits only with
+// the caller's sum, which must still be the one the name promises; what
+// it wrote is then stored as written.
+func TestUnhashedWriter(t *testing.T) {
+	ctx := t.Context()
+	data := []byte("hashed once, by the caller")
+	name := hashNamed(data)
+	sum := sha256.Sum256(data)
+	for _, st := range []blob.Store{newStore(t), blob.Sub(newStore(t), "vol/")} {
+		create := func() blob.Unhasher {
+			t.Helper()
+			w, err := blob.Create(ctx, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, ok := w.(blob.Unhasher)
+			if !ok || !u.Unhash() {
+				t.Fatalf("%T: Unhash before any write = %v, want true", w, ok)
+			}
+			if _, err := w.Write(data); err != nil {
+				t.Fatal(err)
+			}
+			return u
+		}
+		// A sum that is not the name's: refused, nothing stored.
+		other := sha256.Sum256([]byte("other bytes"))
+		checkKind(t, create().CommitSum(ctx, name, other), errors.Corrupt)
+		if _, err := st.Stat(ctx, name); !errors.Is(err, errors.NotExist) {
+			t.Fatalf("after a refused CommitSum, Stat = %v, want not found", err)
+		}
+		// Commit without the sum: refused.
+		checkKind(t, create().(blob.ObjectWriter).Commit(ctx, name), errors.Invalid)
+		// With it: stored.
+		if err := create().CommitSum(ctx, name, sum); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := st.Get(ctx, name, 0, -1); err != nil || string(got) != string(data) {
+			t.Fatalf("Get = %q, %v", got, err)
+		}
+	}
+	// Once bytes are written, the writer has hashed them and goes on.
+	w, err := newStore(t).Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	w.Write(data)
+	if w.(blob.Unhasher).Unhash() {
+		t.Fatal("Unhash after a write = true, want false")
+	}
+}
+
+func checkKind(t *testing.T, err error, k errors.Kind) {
+	t.Helper()
+	if !errors.Is(err, k) {
+		t.Fatalf("err = %v, want kind %v", err, k)
+	}
+}

@@ -39,16 +39,30 @@ type writer struct {
 	s   *Store
 	f   *os.File
 	bw  *bufio.Writer
-	h   hash.Hash
+	h   hash.Hash // nil once Unhash said the caller hashes
 	n   int64
 	err error
+}
+
+var _ blob.Unhasher = (*writer)(nil)
+
+// Unhash stops the writer hashing what it is given, before the first
+// byte. See blob.Unhasher.
+func (w *writer) Unhash() bool {
+	if w.n > 0 || w.h == nil {
+		return w.h == nil
+	}
+	w.h = nil
+	return true
 }
 
 func (w *writer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	w.h.Write(p)
+	if w.h != nil {
+		w.h.Write(p)
+	}
 	var n int
 	var err error
 	if w.bw.Buffered() == 0 && len(p) >= w.bw.Size() {
@@ -91,6 +105,9 @@ func (w *writer) ReadFrom(r io.Reader) (int64, error) {
 		return n, w.err
 	}
 	startWriteback(w.f, start, n)
+	if w.h == nil {
+		return n, nil // the caller hashes what it copies
+	}
 	if err := hashFile(w.h, w.f, start, n); err != nil {
 		w.err = mapErr("dir.Write", "", err)
 	}
@@ -121,21 +138,42 @@ var hashBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b
 
 func (w *writer) Len() int64 { return w.n }
 
+// Sum is the SHA-256 of what was written; zero after Unhash.
 func (w *writer) Sum() [32]byte {
 	var s [32]byte
-	w.h.Sum(s[:0])
+	if w.h != nil {
+		w.h.Sum(s[:0])
+	}
 	return s
 }
 
 // Commit syncs the file, checks a name that promises a hash against the
 // bytes, and renames the file into place.
 func (w *writer) Commit(ctx context.Context, name string) error {
+	if w.h == nil {
+		defer w.Abort()
+		return errors.E(errors.Op("dir.Commit"), errors.Invalid, name, errors.Str("an unhashed writer is committed with its caller's sum (CommitSum)"))
+	}
+	return w.commit(ctx, name, w.Sum())
+}
+
+// CommitSum is Commit with the caller's SHA-256 of the bytes. See
+// blob.Unhasher.
+func (w *writer) CommitSum(ctx context.Context, name string, sum [32]byte) error {
+	if w.h != nil && w.Sum() != sum {
+		defer w.Abort()
+		return errors.E(errors.Op("dir.Commit"), errors.Corrupt, name, errors.Str("the caller's hash is not that of the bytes written"))
+	}
+	return w.commit(ctx, name, sum)
+}
+
+func (w *writer) commit(ctx context.Context, name string, written [32]byte) error {
 	const op errors.Op = "dir.Commit"
 	defer w.Abort()
 	if err := blob.Check(ctx, op, name); err != nil {
 		return err
 	}
-	if sum, ok := blob.Sum(name); ok && w.Sum() != sum {
+	if sum, ok := blob.Sum(name); ok && written != sum {
 		return errors.E(op, errors.Corrupt, name, errors.Str("bytes do not match the hash in the object name"))
 	}
 	if w.err != nil {
