@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/blob/mem"
 	"github.com/dvpc/dvpc/internal/errors"
 )
 
@@ -50,5 +51,35 @@ func TestSpoolSums(t *testing.T) {
 	// even under a name that promises nothing.
 	if _, err := spool(false).CheckSummed(op, "journal/seg-1", other); !errors.Is(err, errors.Corrupt) {
 		t.Errorf("CheckSummed of a hashing spool with a wrong sum = %v, want corrupt", err)
+	}
+}
+
+// Through Sub, a writer that cannot leave the hash to its caller still
+// takes CommitSum: the caller's sum is checked against its own.
+func TestSubCommitSumOfHashingWriter(t *testing.T) {
+	ctx := t.Context()
+	st := blob.Sub(mem.New(), "vol/")
+	data := []byte("hashed by the writer")
+	sum := sha256.Sum256(data)
+	name := "data/" + hex.EncodeToString(sum[:])
+	for _, c := range []struct {
+		sum  [32]byte
+		want error
+	}{{sha256.Sum256([]byte("other")), errors.E(errors.Corrupt)}, {sum, nil}} {
+		w, err := blob.Create(ctx, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.(blob.Unhasher).Unhash() {
+			t.Fatal("Unhash through Sub of a writer that always hashes = true")
+		}
+		w.Write(data)
+		err = w.(blob.Unhasher).CommitSum(ctx, name, c.sum)
+		if (c.want == nil) != (err == nil) || (err != nil && !errors.Is(err, errors.Corrupt)) {
+			t.Fatalf("CommitSum with sum %x = %v, want %v", c.sum[:4], err, c.want)
+		}
+	}
+	if got, err := st.Get(ctx, name, 0, -1); err != nil || string(got) != string(data) {
+		t.Fatalf("Get = %q, %v", got, err)
 	}
 }

@@ -35,9 +35,9 @@ type Unhasher interface {
 	// what it is given, and reports whether it did. After it returns
 	// true, only CommitSum commits the writer, and Sum is not to be used.
 	Unhash() bool
-	// CommitSum is Commit for an unhashed writer: sum is the caller's
-	// SHA-256 of every byte written, checked against a name that
-	// promises one.
+	// CommitSum is Commit with sum, the caller's SHA-256 of every byte
+	// written: checked against a name that promises one, and against the
+	// writer's own hash if it still hashes.
 	CommitSum(ctx context.Context, name string, sum [32]byte) error
 }
 
@@ -109,11 +109,14 @@ func (w *subWriter) Unhash() bool {
 }
 
 func (w *subWriter) CommitSum(ctx context.Context, name string, sum [32]byte) error {
-	u, ok := w.ObjectWriter.(Unhasher)
-	if !ok {
-		return errors.E(errors.Op("blob.CommitSum"), errors.Invalid, name, errors.Str("the writer hashes what it is given: use Commit"))
+	if u, ok := w.ObjectWriter.(Unhasher); ok {
+		return u.CommitSum(ctx, w.prefix+name, sum)
 	}
-	return u.CommitSum(ctx, w.prefix+name, sum)
+	if w.Sum() != sum { // it hashed what it was given
+		w.Abort()
+		return errors.E(errors.Op("blob.CommitSum"), errors.Corrupt, name, errors.Str("the caller's hash is not that of the bytes written"))
+	}
+	return w.Commit(ctx, name)
 }
 
 // subReaderFrom is a subWriter whose wrapped writer has a ReadFrom of its
@@ -136,26 +139,32 @@ type FileOpener interface {
 // OpenFile opens the file of an object of s. ok is false, and nothing is
 // opened, when s's objects are not files of this machine.
 func OpenFile(ctx context.Context, s Store, name string) (f *os.File, ok bool, err error) {
+	fo, prefix, ok := fileOpener(s)
+	if !ok {
+		return nil, false, nil
+	}
+	f, err = fo.OpenFile(ctx, prefix+name)
+	return f, true, err
+}
+
+// fileOpener returns the FileOpener behind s, seen through Sub, and the
+// prefix the Subs add to a name.
+func fileOpener(s Store) (fo FileOpener, prefix string, ok bool) {
 	switch st := s.(type) {
 	case *sub:
-		return OpenFile(ctx, st.s, st.prefix+name)
+		fo, inner, ok := fileOpener(st.s)
+		return fo, inner + st.prefix, ok
 	case FileOpener:
-		f, err = st.OpenFile(ctx, name)
-		return f, true, err
+		return st, "", true
 	}
-	return nil, false, nil
+	return nil, "", false
 }
 
 // Local reports whether the objects of s are files of this machine (a
 // FileOpener, seen through Sub).
 func Local(s Store) bool {
-	switch st := s.(type) {
-	case *sub:
-		return Local(st.s)
-	case FileOpener:
-		return true
-	}
-	return false
+	_, _, ok := fileOpener(s)
+	return ok
 }
 
 // RangeReader is implemented by stores that can read part of an object

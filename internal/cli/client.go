@@ -436,9 +436,7 @@ func lockDir(dir string, reader bool) (*os.File, string, error) {
 	if err == unix.EWOULDBLOCK {
 		// Another dvpc holds it: a command, which ends soon, or a mount,
 		// which says so in the lock file.
-		b := make([]byte, 4096)
-		n, _ := f.ReadAt(b, 0)
-		if holder, ok := strings.CutPrefix(string(b[:n]), "mount "); ok {
+		if holder, ok := strings.CutPrefix(lockHolder(f), "mount "); ok {
 			f.Close()
 			holder = strings.TrimSpace(holder)
 			if reader {
@@ -463,6 +461,17 @@ func holdLock(f *os.File, who string) {
 	f.Truncate(0)
 	f.WriteAt([]byte(who+"\n"), 0)
 }
+
+// lockHolder reads who holds the lock file f (holdLock).
+func lockHolder(f *os.File) string {
+	b := make([]byte, 4096)
+	n, _ := f.ReadAt(b, 0)
+	return string(b[:n])
+}
+
+// mountHolder is what a mount at dir writes into the lock it holds; the
+// pid follows.
+func mountHolder(dir string) string { return "mount at " + dir + " (pid " }
 
 // passphrase reads the passphrase from DVPC_PASSPHRASE, --passphrase-file,
 // or the terminal (twice, when confirm is set).

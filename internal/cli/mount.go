@@ -85,7 +85,7 @@ func mountVolume(ctx context.Context, env *Env, c *clientConfig, dir string, o m
 	// The mount writes this device's journal: it holds the volume's lock
 	// while it runs, and says so to the commands that find it taken.
 	defer s.close()
-	holdLock(s.lock, fmt.Sprintf("mount at %s (pid %d)", dir, os.Getpid()))
+	holdLock(s.lock, fmt.Sprintf("%s%d)", mountHolder(dir), os.Getpid()))
 	st := s.stage
 	if st == nil {
 		if st, err = s.vol.OpenStage(s.stageDir()); err != nil {
@@ -274,9 +274,7 @@ func mountLock(env *Env, dir string) *os.File {
 	if err != nil {
 		return nil
 	}
-	b := make([]byte, 4096)
-	n, _ := f.ReadAt(b, 0)
-	if !strings.HasPrefix(string(b[:n]), "mount at "+dir+" (pid ") ||
+	if !strings.HasPrefix(lockHolder(f), mountHolder(dir)) ||
 		unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB) == nil {
 		f.Close()
 		return nil

@@ -37,8 +37,9 @@ func (s *Set) Create(ctx context.Context) (blob.ObjectWriter, error) {
 				w.spool.Unhash() // the set's writer hashes the same bytes
 			}
 		default:
-			mw.w, mw.err = m.Create(ctx)
-			mw.unhashed = mw.err == nil && unhash(mw.w)
+			if mw.w, mw.err = m.Create(ctx); mw.err == nil {
+				unhash(mw.w)
+			}
 		}
 		if mw.err == nil && trusted {
 			up++
@@ -51,7 +52,8 @@ func (s *Set) Create(ctx context.Context) (blob.ObjectWriter, error) {
 			w.Abort()
 			return nil, err
 		}
-		w.local, w.localUnhashed = lw, unhash(lw)
+		w.local = lw
+		unhash(lw)
 	}
 	return w, nil
 }
@@ -59,15 +61,17 @@ func (s *Set) Create(ctx context.Context) (blob.ObjectWriter, error) {
 // unhash tells w, if it can be told, that the set hashes what it writes
 // (fanWriter.h): each folder mirror's writer hashed the same bytes again,
 // a fifth of an import's CPU into four folders.
-func unhash(w blob.ObjectWriter) bool {
-	u, ok := w.(blob.Unhasher)
-	return ok && u.Unhash()
+func unhash(w blob.ObjectWriter) {
+	if u, ok := w.(blob.Unhasher); ok {
+		u.Unhash()
+	}
 }
 
-// commit commits w, unhashed or not, under name, whose bytes hash to sum.
-func commit(ctx context.Context, w blob.ObjectWriter, unhashed bool, name string, sum [32]byte) error {
-	if unhashed {
-		return w.(blob.Unhasher).CommitSum(ctx, name, sum)
+// commit commits w under name, whose bytes hash to sum: with the sum
+// when w takes it (unhashed or not), else as it is.
+func commit(ctx context.Context, w blob.ObjectWriter, name string, sum [32]byte) error {
+	if u, ok := w.(blob.Unhasher); ok {
+		return u.CommitSum(ctx, name, sum)
 	}
 	return w.Commit(ctx, name)
 }
@@ -85,21 +89,19 @@ func (s *Set) spoolDir() string {
 }
 
 type memberWriter struct {
-	m        *member
-	w        blob.ObjectWriter // its own writer, or nil when spooled
-	unhashed bool              // w leaves the hash to the set (blob.Unhasher)
-	spooled  bool              // uploads from the set writer's spool at Commit
-	err      error             // once set, this mirror is out of the write
+	m       *member
+	w       blob.ObjectWriter // its own writer, or nil when spooled
+	spooled bool              // uploads from the set writer's spool at Commit
+	err     error             // once set, this mirror is out of the write
 }
 
 type fanWriter struct {
-	s             *Set
-	ws            []*memberWriter
-	spool         *blob.Spool       // shared by the spooled mirrors, or nil
-	local         blob.ObjectWriter // the outbox's copy, or nil
-	localUnhashed bool
-	h             hash.Hash // of every byte written, which each writer was given
-	n             int64
+	s     *Set
+	ws    []*memberWriter
+	spool *blob.Spool       // shared by the spooled mirrors, or nil
+	local blob.ObjectWriter // the outbox's copy, or nil
+	h     hash.Hash         // of every byte written, which each writer was given
+	n     int64
 }
 
 // parallelWrite is the size from which a write goes to the mirrors'
@@ -241,7 +243,7 @@ func (w *fanWriter) Commit(ctx context.Context, name string) error {
 		if mw.spooled {
 			err = m.putSection(ctx, name, body, sum)
 		} else {
-			err = commit(ctx, mw.w, mw.unhashed, name, sum)
+			err = commit(ctx, mw.w, name, sum)
 		}
 		if err != nil && ctx.Err() == nil {
 			m.failed(err) // the next objects are not counted on it
@@ -256,7 +258,7 @@ func (w *fanWriter) Commit(ctx context.Context, name string) error {
 		}
 	}
 	if w.local != nil {
-		if err := commit(ctx, w.local, w.localUnhashed, name, sum); err != nil {
+		if err := commit(ctx, w.local, name, sum); err != nil {
 			w.local = nil
 		} else {
 			w.s.out.mu.Lock()

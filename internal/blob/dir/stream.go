@@ -49,11 +49,10 @@ var _ blob.Unhasher = (*writer)(nil)
 // Unhash stops the writer hashing what it is given, before the first
 // byte. See blob.Unhasher.
 func (w *writer) Unhash() bool {
-	if w.n > 0 || w.h == nil {
-		return w.h == nil
+	if w.n == 0 {
+		w.h = nil
 	}
-	w.h = nil
-	return true
+	return w.h == nil
 }
 
 func (w *writer) Write(p []byte) (int, error) {
@@ -231,10 +230,9 @@ func (s *Store) OpenFile(ctx context.Context, name string) (*os.File, error) {
 
 // readPiece is the most ReadAt reads in one call before it reports
 // progress (blob.Progress). A mirror set asks another mirror when the one
-// asked has been silent a while (20 ms and up): one read of a 16 MiB span
-// into fresh memory takes longer than that on a busy machine (the kernel
-// faults in each page of the buffer), and an export from two folders read
-// 12% of its bytes twice. 1 MiB takes a few ms.
+// asked has been silent for its hedge time (300 ms for a folder): a 16 MiB
+// span from a USB drive at 30 MB/s takes longer than that, and is slow,
+// not silent. 1 MiB takes a few ms from a disk.
 const readPiece = 1 << 20
 
 // ReadAt reads part of an object into p. See blob.RangeReader.
