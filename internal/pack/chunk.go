@@ -78,7 +78,7 @@ func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
 	if bp == nil {
 		bp = new([]byte)
 	}
-	body := append((*bp)[:0], compZstd)
+	body := append(Room((*bp)[:0], 1+len(data)+len(data)>>8+64), compZstd)
 	if len(data) >= minCompress {
 		body = c.z.enc.EncodeAll(data, body)
 	}
@@ -90,6 +90,23 @@ func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
 	c.z.bufs.Put(bp)
 	return dst
 }
+
+// Room returns b with room for n more bytes. A buffer that must grow gets
+// room for the largest chunk of the default parameters at least, so that a
+// pooled buffer, once made, fits every chunk after it: made to each chunk's
+// size, half were made again, each time paying for its zeroing.
+func Room(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b
+	}
+	nb := make([]byte, len(b), len(b)+max(n, roomFloor))
+	copy(nb, b)
+	return nb
+}
+
+// roomFloor is the least room Room gives: the default largest chunk
+// sealed, uncompressed.
+var roomFloor = int(chunk.DefaultParams().Max) + 1 + seal.Overhead
 
 // SealPlain is Seal without compression: a write someone waits for (the
 // mount's stage) pays only for the cipher, and the chunk is compressed

@@ -5,9 +5,11 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/dvpc/dvpc/internal/chunk"
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/keys"
+	"github.com/dvpc/dvpc/internal/seal"
 )
 
 var testKeys = keys.ForVolume(keys.Key{5})
@@ -190,5 +192,32 @@ func BenchmarkOpenAfter(b *testing.B) {
 		if _, err := c.Open(dst, e.ID, work); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A buffer made by Room for a small chunk has room for the largest: sealed
+// into it, any chunk of the default parameters, compressible or not, lands
+// in its storage, so a pool of such buffers makes each only once.
+func TestRoomFitsTheLargestChunk(t *testing.T) {
+	c := NewCodec(testKeys)
+	largest := make([]byte, chunk.DefaultParams().Max)
+	for i := range largest {
+		largest[i] = byte(i*7919 + i>>3 + i>>11)
+	}
+	text := bytes.Repeat([]byte("compress me "), len(largest)/12)
+	buf := Room(nil, 100)
+	for _, data := range [][]byte{largest, text, []byte("x")} {
+		id := c.ID(data)
+		out := c.Seal(Room(buf[:0], 1+len(data)+seal.Overhead), id, data)
+		if &out[:1][0] != &buf[:1][0] {
+			t.Fatalf("a chunk of %d bytes was sealed into a new buffer", len(data))
+		}
+		if pt, err := c.Open(nil, id, bytes.Clone(out)); err != nil || !bytes.Equal(pt, data) {
+			t.Fatalf("chunk of %d bytes: %v", len(data), err)
+		}
+	}
+	// Room keeps what b holds.
+	if b := Room([]byte("head"), 10); string(b) != "head" || cap(b) < 14 {
+		t.Fatalf("Room lost the bytes: %q, cap %d", b, cap(b))
 	}
 }

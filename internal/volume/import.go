@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/dvpc/dvpc/internal/chunk"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/journal"
 )
@@ -284,7 +283,8 @@ func (v *Volume) importFile(ctx context.Context, w *Writer, it item, prog *Progr
 // storeStream chunks r, sealing chunks in parallel, and returns the chunk
 // list in order.
 func (v *Volume) storeStream(ctx context.Context, w *Writer, r io.Reader, prog *Progress) ([]journal.ChunkRef, uint64, error) {
-	c := chunk.New(r, v.keys.Gear, v.cfg.Chunk)
+	c := v.chunker(r)
+	defer v.putChunker(c) // each chunk is copied before it is stored
 	var refs []journal.ChunkRef
 	var size uint64
 	var wg sync.WaitGroup

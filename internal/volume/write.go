@@ -11,6 +11,7 @@ import (
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/journal"
 	"github.com/dvpc/dvpc/internal/pack"
+	"github.com/dvpc/dvpc/internal/seal"
 )
 
 // packName is the object name of a pack.
@@ -115,7 +116,7 @@ func (w *Writer) StoreChunk(data []byte) (journal.ChunkRef, error) {
 	w.mu.Unlock()
 
 	bp := sealBufs.Get().(*[]byte)
-	sealed := w.gen.codec.Seal((*bp)[:0], id, data)
+	sealed := w.gen.codec.Seal(pack.Room((*bp)[:0], 1+len(data)+seal.Overhead), id, data)
 
 	w.mu.Lock()
 	var job *packJob
