@@ -266,7 +266,7 @@ func (v *Volume) importFile(ctx context.Context, w *Writer, it item, prog *Progr
 		e.Op, e.Target = journal.Symlink, target
 		return e, nil
 	}
-	f, err := os.Open(it.local)
+	f, err := openRead(it.local)
 	if err != nil {
 		return e, skipError{errors.E(errors.IO, it.local, err)}
 	}

@@ -2,7 +2,10 @@
 
 package volume
 
-import "os"
+import (
+	"io"
+	"os"
+)
 
 type osFile struct{ *os.File }
 
@@ -16,6 +19,9 @@ func createTemp(dir string) (localFile, error) {
 }
 
 func (f osFile) Chmod(perm uint32) error { return f.File.Chmod(os.FileMode(perm & 0o777)) }
+
+// openRead opens the file name for reading.
+func openRead(name string) (io.ReadCloser, error) { return os.Open(name) }
 
 // rename moves a finished file into place.
 func rename(from, to string) error { return os.Rename(from, to) }
