@@ -3,6 +3,7 @@ module github.com/dvpc/dvpc
 go 1.26.0
 
 require (
+	github.com/DataDog/zstd v1.5.7
 	github.com/hanwen/go-fuse/v2 v2.12.1
 	github.com/klauspost/compress v1.20.3
 	github.com/minio/minio-go/v7 v7.4.1

@@ -1,9 +1,7 @@
 package pack
 
 import (
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -34,31 +32,33 @@ type Codec struct {
 
 // zcodec is what the codecs of a volume's generations share.
 type zcodec struct {
-	enc  *zstd.Encoder
-	dec  *zstd.Decoder
-	bufs sync.Pool
+	enc encoder
+	dec *zstd.Decoder
 }
 
 // NewCodec returns the chunk codec for a volume's keys.
 func NewCodec(k *keys.Volume) *Codec {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault),
-		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true),
-		zstd.WithEncoderCRC(false), // the AEAD and the chunk id already verify every byte
-		zstd.WithWindowSize(4<<20)) // the default chunk maximum; a larger window costs memory, not ratio
-	if err != nil {
-		panic(err)
-	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxChunk),
 		zstd.IgnoreChecksum(true)) // the AEAD and the chunk id verify the bytes
 	if err != nil {
 		panic(err)
 	}
-	return &Codec{keys: k, ids: chunk.NewIDKey(k.ChunkID), z: &zcodec{enc: enc, dec: dec}}
+	return &Codec{keys: k, ids: chunk.NewIDKey(k.ChunkID), z: &zcodec{enc: newEncoder(), dec: dec}}
 }
 
 // WithKeys returns a codec that shares c's compressors and chunk ids but
 // seals and opens under k's data key: another key generation of the volume.
 func (c *Codec) WithKeys(k *keys.Volume) *Codec { return &Codec{keys: k, ids: c.ids, z: c.z} }
+
+// WithGoEncoder returns a codec that compresses with the Go encoder in
+// every build. It exists for test vectors: zstd's C library, which a
+// build with cgo compresses with, may write other frames in other
+// versions.
+func (c *Codec) WithGoEncoder() *Codec {
+	z := *c.z
+	z.enc = newGoEncoder()
+	return &Codec{keys: c.keys, ids: c.ids, z: &z}
+}
 
 // Gen is the key generation the codec seals under.
 func (c *Codec) Gen() uint32 { return c.keys.Gen }
@@ -72,23 +72,27 @@ func chunkAD(id dvpc.ChunkID) []byte { return append([]byte("dvpc chunk"), id[:]
 const minCompress = 64
 
 // Seal appends the sealed form of the chunk data with the given id to dst.
-// It compresses with zstd (level 3) when that saves at least 1/64.
+// It compresses with zstd (level 3) when that saves at least 1/64. The
+// chunk is compressed into dst and sealed there, in place: a buffer of its
+// own cost each chunk being sealed at once 2 MiB more.
 func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
-	bp, _ := c.z.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
+	start := len(dst)
+	dst = Room(dst, sealRoom(len(data)))
+	head := dst[start+seal.NonceSize : start+seal.NonceSize+1]
+	head[0] = compZstd
+	body, ok := head, len(data) >= minCompress
+	if ok {
+		body, ok = c.z.enc.encode(body, data)
 	}
-	body := append(Room((*bp)[:0], 1+len(data)+len(data)>>8+64), compZstd)
-	if len(data) >= minCompress {
-		body = c.z.enc.EncodeAll(data, body)
+	if !ok || len(body)-1 >= len(data)-len(data)/64 {
+		body = append(head[:1], data...)
+		body[0] = compNone
+	} else if &body[0] != &head[0] {
+		body = append(head[:0], body...) // the encoder wrote elsewhere
 	}
-	if len(data) < minCompress || len(body)-1 >= len(data)-len(data)/64 {
-		body = append(append(body[:0], compNone), data...)
-	}
-	dst = c.keys.Data.Seal(dst, body, chunkAD(id))
-	*bp = body
-	c.z.bufs.Put(bp)
-	return dst
+	n := seal.NonceSize + len(body)
+	c.keys.Data.SealInPlace(dst[start:start+n], chunkAD(id))
+	return dst[:start+n+seal.TagSize]
 }
 
 // Room returns b with room for n more bytes. A buffer that must grow gets
@@ -104,9 +108,14 @@ func Room(b []byte, n int) []byte {
 	return nb
 }
 
-// roomFloor is the least room Room gives: the default largest chunk
-// sealed, uncompressed.
-var roomFloor = int(chunk.DefaultParams().Max) + 1 + seal.Overhead
+// roomFloor is the least room Room gives: what Seal asks for the default
+// largest chunk.
+var roomFloor = sealRoom(int(chunk.DefaultParams().Max))
+
+// sealRoom is the room Seal needs for a chunk of n bytes: its nonce,
+// compression byte and tag, and the larger of its compressed bound and
+// itself.
+func sealRoom(n int) int { return seal.NonceSize + 1 + max(compressBound(n), n) + seal.TagSize }
 
 // SealPlain is Seal without compression: a write someone waits for (the
 // mount's stage) pays only for the cipher, and the chunk is compressed

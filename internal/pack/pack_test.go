@@ -9,7 +9,6 @@ import (
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/keys"
-	"github.com/dvpc/dvpc/internal/seal"
 )
 
 var testKeys = keys.ForVolume(keys.Key{5})
@@ -196,7 +195,7 @@ func BenchmarkOpenAfter(b *testing.B) {
 }
 
 // A buffer made by Room for a small chunk has room for the largest: sealed
-// into it, any chunk of the default parameters, compressible or not, lands
+// into it (Seal compresses and seals in place), any chunk of the default parameters, compressible or not, lands
 // in its storage, so a pool of such buffers makes each only once.
 func TestRoomFitsTheLargestChunk(t *testing.T) {
 	c := NewCodec(testKeys)
@@ -208,7 +207,7 @@ func TestRoomFitsTheLargestChunk(t *testing.T) {
 	buf := Room(nil, 100)
 	for _, data := range [][]byte{largest, text, []byte("x")} {
 		id := c.ID(data)
-		out := c.Seal(Room(buf[:0], 1+len(data)+seal.Overhead), id, data)
+		out := c.Seal(buf[:0], id, data)
 		if &out[:1][0] != &buf[:1][0] {
 			t.Fatalf("a chunk of %d bytes was sealed into a new buffer", len(data))
 		}

@@ -11,7 +11,6 @@ import (
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/journal"
 	"github.com/dvpc/dvpc/internal/pack"
-	"github.com/dvpc/dvpc/internal/seal"
 )
 
 // packName is the object name of a pack.
@@ -116,7 +115,7 @@ func (w *Writer) StoreChunk(data []byte) (journal.ChunkRef, error) {
 	w.mu.Unlock()
 
 	bp := sealBufs.Get().(*[]byte)
-	sealed := w.gen.codec.Seal(pack.Room((*bp)[:0], 1+len(data)+seal.Overhead), id, data)
+	sealed := w.gen.codec.Seal((*bp)[:0], id, data)
 
 	w.mu.Lock()
 	var job *packJob
