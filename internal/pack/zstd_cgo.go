@@ -46,9 +46,10 @@ var sharedCEncoder = sync.OnceValue(func() encoder {
 // cEncoder compresses with at most one zstd context per core. A context
 // is not safe for concurrent use, and each is a static one: its workspace
 // (1.3 MB for level 3) is allocated once, at the size the largest input
-// needs. A context that sized itself to each input made and freed its
-// tables as small files and large chunks alternated, which left 11 MB in
-// the C allocator's per-thread arenas. A call waits for a context rather
+// needs. Contexts that size their tables to each input (ZSTD_createCCtx)
+// held 11 MB of the C allocator's per-thread arenas at an import's peak,
+// these 3 MB: they made and freed their tables as small files and large
+// chunks alternated. A call waits for a context rather
 // than make one more: the C library runs outside the Go scheduler's count
 // of running goroutines, so more contexts would mean more compressions at
 // once than cores, each with its chunk and its output buffer.

@@ -15,10 +15,10 @@ import (
 	"github.com/dvpc/dvpc/internal/journal"
 )
 
-// The chunkers an import takes from its pool cut each file as a new one
-// would, whatever the file before was: a large one that grew the buffer,
-// or one whose read failed halfway.
-func TestPooledChunkersCutAsNew(t *testing.T) {
+// The one chunker an import's worker cuts all its files with cuts each as a
+// new one would, whatever the file before was: a large one that grew the
+// buffer, or one whose read failed halfway.
+func TestReusedChunkerCutsAsNew(t *testing.T) {
 	ctx := context.Background()
 	tv := NewTest(t, mem.New(), "pc", nil)
 	w := tv.NewWriter(ctx)
@@ -33,9 +33,9 @@ func TestPooledChunkersCutAsNew(t *testing.T) {
 	}
 	fresh := func(data []byte) []journal.ChunkRef {
 		var refs []journal.ChunkRef
-		c := chunk.New(bytes.NewReader(data), tv.keys.Gear, tv.cfg.Chunk)
+		fc := chunk.New(bytes.NewReader(data), tv.keys.Gear, tv.cfg.Chunk)
 		for {
-			b, err := c.Next()
+			b, err := fc.Next()
 			if err == io.EOF {
 				return refs
 			}
@@ -53,13 +53,15 @@ func TestPooledChunkersCutAsNew(t *testing.T) {
 		{random(3 << 20), false},
 		{random(10), false},
 	}
+	c := tv.newChunker(nil)
 	for round := range 3 {
 		for i, f := range files {
 			var r io.Reader = bytes.NewReader(f.data)
 			if f.fail {
 				r = io.MultiReader(r, iotest.ErrReader(boom))
 			}
-			refs, size, err := tv.StoreFile(w, r)
+			c.Reset(r)
+			refs, size, err := tv.storeStream(ctx, w, c, new(Progress))
 			if f.fail {
 				if !errors.Is(err, boom) {
 					t.Fatalf("round %d, file %d: err %v, want the read's", round, i, err)

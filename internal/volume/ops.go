@@ -27,28 +27,16 @@ func base(t *Tree, p string) journal.Version {
 // clean checks and cleans a path given by a user.
 func clean(p string) (string, error) { return journal.CleanPath(p) }
 
-// chunker returns a Chunker that reads r. They come from a pool: a new one
-// derives its gear table and grows its buffer to twice the largest chunk,
-// which for each of the thousands of files of an import was a tenth of its
-// CPU. Give it back with putChunker once its last chunk is used.
-func (v *Volume) chunker(r io.Reader) *chunk.Chunker {
-	if c, ok := v.chunkers.Get().(*chunk.Chunker); ok {
-		c.Reset(r)
-		return c
-	}
+// newChunker returns a Chunker that reads r with the volume's key and
+// parameters.
+func (v *Volume) newChunker(r io.Reader) *chunk.Chunker {
 	return chunk.New(r, v.keys.Gear, v.cfg.Chunk)
-}
-
-func (v *Volume) putChunker(c *chunk.Chunker) {
-	c.Reset(nil) // not keeping the file
-	v.chunkers.Put(c)
 }
 
 // StoreFile chunks the contents of r into w and returns the chunk list and
 // size.
 func (v *Volume) StoreFile(w *Writer, r io.Reader) ([]journal.ChunkRef, uint64, error) {
-	c := v.chunker(r)
-	defer v.putChunker(c)
+	c := v.newChunker(r)
 	var refs []journal.ChunkRef
 	var size uint64
 	for {

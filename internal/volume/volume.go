@@ -45,7 +45,6 @@ type Volume struct {
 	keys     *keys.Volume // key generation 1: chunk ids, gear, local state
 	codec    *pack.Codec  // generation 1's
 	gear     *chunk.Gear
-	chunkers sync.Pool // of *chunk.Chunker, see chunker
 	me       Identity
 	now      func() time.Time
 	stateDir string

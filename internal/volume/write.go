@@ -42,10 +42,20 @@ type Writer struct {
 	stored  int64 // bytes of packs uploaded
 
 	uploads chan packJob
-	sem     chan struct{} // bounds the chunks being sealed at once, and so their buffers
+	slots   chan *slot // a chunk is sealed only in a slot: this bounds how many at once
 	wg      sync.WaitGroup
 	errMu   sync.Mutex
 	err     error // the first upload error
+}
+
+// A slot holds the buffers of one chunk being stored: a copy of it (an
+// import's, whose chunker reuses its buffer) and its sealed form. A
+// writer's slots are made once, with room for the largest chunk, and
+// reused: pools of such buffers kept twice as many as were in use at once,
+// a tenth of an import's resident memory more.
+type slot struct {
+	chunk  []byte
+	sealed []byte
 }
 
 type packJob struct {
@@ -59,7 +69,10 @@ const uploaders = 2
 // NewWriter starts a batch.
 func (v *Volume) NewWriter(ctx context.Context) *Writer {
 	w := &Writer{v: v, ctx: ctx, gen: v.newest(), pending: map[dvpc.ChunkID]bool{}, uploads: make(chan packJob),
-		sem: make(chan struct{}, runtime.GOMAXPROCS(0)+1)}
+		slots: make(chan *slot, runtime.GOMAXPROCS(0)+1)}
+	for range cap(w.slots) {
+		w.slots <- new(slot)
+	}
 	for range uploaders {
 		go w.uploader(ctx)
 	}
@@ -101,6 +114,13 @@ func (w *Writer) Err() error {
 // StoreChunk makes sure the chunk data is stored (or will be by Commit) and
 // returns its reference.
 func (w *Writer) StoreChunk(data []byte) (journal.ChunkRef, error) {
+	sl := <-w.slots
+	defer func() { w.slots <- sl }()
+	return w.storeChunk(data, sl)
+}
+
+// storeChunk is StoreChunk in the slot sl, which the caller holds.
+func (w *Writer) storeChunk(data []byte, sl *slot) (journal.ChunkRef, error) {
 	id := w.v.codec.ID(data)
 	ref := journal.ChunkRef{ID: id, Size: uint32(len(data))}
 	if _, ok := w.v.index.Lookup(id); ok {
@@ -114,8 +134,8 @@ func (w *Writer) StoreChunk(data []byte) (journal.ChunkRef, error) {
 	w.pending[id] = true
 	w.mu.Unlock()
 
-	bp := sealBufs.Get().(*[]byte)
-	sealed := w.gen.codec.Seal((*bp)[:0], id, data)
+	sealed := w.gen.codec.Seal(sl.sealed[:0], id, data)
+	sl.sealed = sealed
 
 	w.mu.Lock()
 	var job *packJob
@@ -124,8 +144,6 @@ func (w *Writer) StoreChunk(data []byte) (journal.ChunkRef, error) {
 		job, err = w.finishPack()
 	}
 	w.mu.Unlock()
-	*bp = sealed
-	sealBufs.Put(bp)
 	if err != nil {
 		w.fail(err)
 		return ref, err
