@@ -74,7 +74,8 @@ const minCompress = 64
 // Seal appends the sealed form of the chunk data with the given id to dst.
 // It compresses with zstd (level 3) when that saves at least 1/64. The
 // chunk is compressed into dst and sealed there, in place: a buffer of its
-// own cost each chunk being sealed at once 2 MiB more.
+// own cost each chunk being sealed at once 2 MiB more. So dst's spare
+// capacity, all of which the compressor may write, must not overlap data.
 func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
 	start := len(dst)
 	dst = Room(dst, sealRoom(len(data)))
