@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -27,12 +28,20 @@ const (
 	MaxSegment = 256 << 20
 )
 
+// The segments' coders are made when first used, not at the program's
+// start, which every command pays for (half a millisecond for these).
 var (
 	// A small window: a segment's changes repeat within it, and the
 	// default 8 MiB window would keep 16 MiB of history alive for good.
-	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
-		zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
-	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxSegment))
+	zenc = sync.OnceValue(func() *zstd.Encoder {
+		e, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+			zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
+		return e
+	})
+	zdec = sync.OnceValue(func() *zstd.Decoder {
+		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxSegment))
+		return d
+	})
 )
 
 // Name returns the object name of a segment with the given bytes.
@@ -51,7 +60,7 @@ func (s *Segment) Marshal(meta *seal.Key, gen uint32, sign ed25519.PrivateKey) [
 	plain := EncodeEntries(s.Entries)
 	body := []byte{0}
 	if len(plain) > 512 {
-		body = zenc.EncodeAll(plain, []byte{1})
+		body = zenc().EncodeAll(plain, []byte{1})
 	} else {
 		body = append(body, plain...)
 	}
@@ -125,7 +134,7 @@ func decompress(body []byte) ([]byte, error) {
 	case 0:
 		return body[1:], nil
 	case 1:
-		return zdec.DecodeAll(body[1:], nil)
+		return zdec().DecodeAll(body[1:], nil)
 	}
 	return nil, errors.Str("unknown compression")
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -129,15 +130,22 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	return cp, nil
 }
 
+// Made when first used, as journal's are.
 var (
 	// See journal's encoder: a small window keeps little memory alive.
-	cpEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
-		zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
-	cpDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(journal.MaxSegment))
+	cpEnc = sync.OnceValue(func() *zstd.Encoder {
+		e, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+			zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
+		return e
+	})
+	cpDec = sync.OnceValue(func() *zstd.Decoder {
+		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(journal.MaxSegment))
+		return d
+	})
 )
 
 func (v *Volume) marshalCheckpoint(cp *checkpoint) []byte {
-	body := cpEnc.EncodeAll(cp.encode(), []byte{1})
+	body := cpEnc().EncodeAll(cp.encode(), []byte{1})
 	g := v.newest()
 	return g.keys.Meta.Seal(dvpc.AppendGenHeader(nil, dvpc.KindCheckpoint, g.keys.Gen), body, []byte(checkpointAD))
 }
@@ -161,7 +169,7 @@ func (v *Volume) parseCheckpoint(b []byte) (*checkpoint, error) {
 	}
 	plain := body[1:]
 	if body[0] == 1 {
-		if plain, err = cpDec.DecodeAll(plain, nil); err != nil {
+		if plain, err = cpDec().DecodeAll(plain, nil); err != nil {
 			return nil, errors.E(op, errors.Corrupt, err)
 		}
 	}
