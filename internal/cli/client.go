@@ -470,8 +470,23 @@ func lockHolder(f *os.File) string {
 }
 
 // mountHolder is what a mount at dir writes into the lock it holds; the
-// pid follows.
-func mountHolder(dir string) string { return "mount at " + dir + " (pid " }
+// pid follows. It names dir by realDir, so that an unmount that names the
+// folder through a link finds the mount.
+func mountHolder(dir string) string { return "mount at " + realDir(dir) + " (pid " }
+
+// realDir is dir, absolute, with the links in the folders above it
+// resolved. dir itself is not looked at: a mount point whose process has
+// hung would hang whatever asks it.
+func realDir(dir string) string {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return dir
+	}
+	if parent, err := filepath.EvalSymlinks(filepath.Dir(dir)); err == nil {
+		return filepath.Join(parent, filepath.Base(dir))
+	}
+	return dir
+}
 
 // passphrase reads the passphrase from DVPC_PASSPHRASE, --passphrase-file,
 // or the terminal (twice, when confirm is set).

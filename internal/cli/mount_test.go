@@ -79,8 +79,14 @@ func TestMountCommand(t *testing.T) {
 		t.Fatalf("status while mounted: %s", out)
 	}
 	a.fails(exitConflict, "mounted at "+dir, "mkdir", "/elsewhere")
-	a.ok("unmount", dir)
-	// unmount returns once the mount has ended: the volume is free.
+	// unmount returns once the mount has ended: the volume is free. The
+	// folder is named through a link to the one above it, which the
+	// mount did not see.
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(filepath.Dir(dir), link); err != nil {
+		t.Fatal(err)
+	}
+	a.ok("unmount", filepath.Join(link, filepath.Base(dir)))
 	a.ok("mkdir", "/after-unmount")
 	if code := <-exited; code != 0 {
 		t.Fatalf("dvpc mount exited %d after unmount", code)
