@@ -76,7 +76,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, ses *session, st *d
 	defer ow.Abort()
 	body := &bodyReader{r: r.Body, rc: http.NewResponseController(w)}
 	buf := copyBufs.Get().(*[]byte)
-	copied, err := io.CopyBuffer(ow, io.LimitReader(body, n), *buf)
+	// Through buf: a store's ReadFrom (a folder's) would copy from the
+	// socket 32 KiB at a time.
+	copied, err := io.CopyBuffer(struct{ io.Writer }{ow}, io.LimitReader(body, n), *buf)
 	copyBufs.Put(buf)
 	switch {
 	case body.err != nil:
