@@ -7,6 +7,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/dvpc/dvpc/internal/errors"
 )
@@ -15,6 +16,25 @@ import (
 // them to a temporary file: small objects (segments, indexes) never touch
 // the disk, and a pack is never held in memory.
 const SpillSize = 4 << 20
+
+// A spool's buffers are reused: made for each object, the memory buffer
+// grew by copying to SpillSize and the file's buffer took 1 MiB more, 8
+// MiB of fresh memory a pack, which an upload of the bench corpus to a
+// server paid with 0.7 s of CPU (copies and page faults).
+var (
+	memBufs   = sync.Pool{New: func() any { b := make([]byte, 0, SpillSize); return &b }}
+	spillBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1<<20) }}
+)
+
+// putMem gives the memory buffer back, unless Body lent it: an HTTP
+// transport may read a request's body after the request has returned.
+func (s *Spool) putMem() {
+	if s.mem != nil && !s.lent {
+		b := s.mem
+		memBufs.Put(&b)
+	}
+	s.mem = nil
+}
 
 // Spool holds an object being written for a store that uploads it on
 // Commit (a server, S3): in memory while small, in a temporary file past
@@ -25,6 +45,7 @@ type Spool struct {
 	h            hash.Hash
 	n            int64
 	mem          []byte        // the bytes, until they pass SpillSize
+	lent         bool          // Body returned a reader of mem
 	f            *os.File      // then the file that holds them
 	bw           *bufio.Writer // buffering writes to f
 	err          error         // the first error, returned from then on
@@ -47,18 +68,22 @@ func (s *Spool) Write(p []byte) (int, error) {
 			s.err = errors.E(op, errors.IO, err)
 			return 0, s.err
 		}
-		s.f, s.bw = f, bufio.NewWriterSize(f, 1<<20)
+		s.f, s.bw = f, spillBufs.Get().(*bufio.Writer)
+		s.bw.Reset(f)
 		if _, err := s.bw.Write(s.mem); err != nil {
 			s.err = errors.E(op, errors.IO, f.Name(), err)
 			return 0, s.err
 		}
-		s.mem = nil
+		s.putMem()
 	}
 	if s.h != nil {
 		s.h.Write(p)
 	}
 	s.n += int64(len(p))
 	if s.f == nil {
+		if s.mem == nil {
+			s.mem = (*memBufs.Get().(*[]byte))[:0]
+		}
 		s.mem = append(s.mem, p...)
 		return len(p), nil
 	}
@@ -117,6 +142,7 @@ func (s *Spool) CheckSummed(op errors.Op, name string, sum [32]byte) (hashed boo
 // by seeking, valid until Discard.
 func (s *Spool) Body() (*io.SectionReader, error) {
 	if s.f == nil {
+		s.lent = true
 		return io.NewSectionReader(bytes.NewReader(s.mem), 0, s.n), nil
 	}
 	if err := s.bw.Flush(); err != nil {
@@ -128,10 +154,12 @@ func (s *Spool) Body() (*io.SectionReader, error) {
 // Discard drops the bytes and removes the temporary file; writes after it
 // fail. It is safe to call twice.
 func (s *Spool) Discard() {
-	s.mem = nil
+	s.putMem()
 	if s.f != nil {
 		s.f.Close()
 		os.Remove(s.f.Name())
+		s.bw.Reset(nil)
+		spillBufs.Put(s.bw)
 		s.f, s.bw = nil, nil
 	}
 	if s.err == nil {

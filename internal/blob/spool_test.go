@@ -1,8 +1,10 @@
 package blob_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"testing"
 
 	"github.com/dvpc/dvpc/internal/blob"
@@ -81,5 +83,46 @@ func TestSubCommitSumOfHashingWriter(t *testing.T) {
 	}
 	if got, err := st.Get(ctx, name, 0, -1); err != nil || string(got) != string(data) {
 		t.Fatalf("Get = %q, %v", got, err)
+	}
+}
+
+// A spool's buffers are reused by the next, except one that Body handed
+// out: a reader of a small object's body, which an HTTP transport may
+// still hold after its request, keeps its bytes whatever spools come next;
+// and a spool that moved to its file keeps every byte.
+func TestSpoolReuseKeepsLentBodies(t *testing.T) {
+	small := bytes.Repeat([]byte("a small object "), 100)
+	a := blob.NewSpool(t.TempDir(), "spool-*")
+	a.Write(small)
+	body, err := a.Body()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Discard()
+	for i := range 4 {
+		b := blob.NewSpool(t.TempDir(), "spool-*")
+		other := bytes.Repeat([]byte{byte('0' + i)}, len(small))
+		b.Write(other)
+		if got, _ := b.Body(); got == nil {
+			t.Fatal("no body")
+		}
+		b.Discard()
+		big := blob.NewSpool(t.TempDir(), "spool-*")
+		for range 5 {
+			big.Write(bytes.Repeat([]byte{byte('A' + i)}, blob.SpillSize/4+1))
+		}
+		bb, err := big.Body()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(bb)
+		if err != nil || !bytes.Equal(got, bytes.Repeat([]byte{byte('A' + i)}, 5*(blob.SpillSize/4+1))) {
+			t.Fatalf("a spool past blob.SpillSize lost bytes: %d read, %v", len(got), err)
+		}
+		big.Discard()
+	}
+	got := make([]byte, len(small))
+	if _, err := body.ReadAt(got, 0); err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("a lent body changed after its spool was discarded: %q", got[:20])
 	}
 }
