@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -191,11 +192,51 @@ func (c *Client) newRequest(ctx context.Context, r *request) (*http.Request, err
 			if r.size == 0 {
 				return http.NoBody, nil
 			}
+			if f := fileBody(r.body, r.size); f != nil {
+				return f, nil
+			}
 			return io.NopCloser(io.NewSectionReader(r.body, 0, r.size)), nil
 		}
 		req.Body, _ = req.GetBody()
 	}
 	return req, nil
+}
+
+// fileBody returns a handle of its own on the file that holds body, at
+// the body's start, when body is a file or a section of one that ends
+// where the file does (a spooled pack): the HTTP transport then sends it
+// with sendfile(2), and the bytes do not pass through this process. (The
+// transport refuses a body longer than its Content-Length, and a limit
+// around the file would hide it from sendfile.) It returns nil when body
+// is not such a file, or the file cannot be opened again.
+func fileBody(body io.ReaderAt, size int64) *os.File {
+	var off int64
+	for {
+		s, ok := body.(*io.SectionReader)
+		if !ok {
+			break
+		}
+		var o int64
+		body, o, _ = s.Outer()
+		off += o
+	}
+	f, ok := body.(*os.File)
+	if !ok {
+		return nil
+	}
+	g, err := os.Open(f.Name())
+	if err != nil {
+		return nil
+	}
+	if fi, err := g.Stat(); err != nil || fi.Size() != off+size {
+		g.Close()
+		return nil
+	}
+	if _, err := g.Seek(off, io.SeekStart); err != nil {
+		g.Close()
+		return nil
+	}
+	return g
 }
 
 // send makes one attempt at r. It returns the response if its status is

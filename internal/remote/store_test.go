@@ -257,3 +257,77 @@ func TestCreateTempFiles(t *testing.T) {
 		t.Fatal("Write after Abort works")
 	}
 }
+
+// A body that is a file, or a section of one (however nested) that ends
+// where the file does, is sent from a handle of its own, at the section's
+// start, which the HTTP transport can send with sendfile; another body is
+// not, and still arrives whole.
+func TestFileBody(t *testing.T) {
+	path := t.TempDir() + "/spool"
+	data := []byte("0123456789abcdefghij")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, c := range []struct {
+		body io.ReaderAt
+		size int64
+		want string
+	}{
+		{f, 20, string(data)},
+		{io.NewSectionReader(f, 4, 16), 16, "456789abcdefghij"},
+		{io.NewSectionReader(io.NewSectionReader(f, 4, 16), 3, 13), 13, "789abcdefghij"},
+		{io.NewSectionReader(f, 4, 6), 6, ""}, // ends before the file does
+	} {
+		g := fileBody(c.body, c.size)
+		if c.want == "" {
+			if g != nil {
+				t.Fatal("a section that ends before its file was given the file")
+			}
+			continue
+		}
+		if g == nil {
+			t.Fatalf("no file for %T", c.body)
+		}
+		got, err := io.ReadAll(g)
+		g.Close()
+		if err != nil || string(got) != c.want {
+			t.Fatalf("read %q, %v; want %q", got, err, c.want)
+		}
+	}
+	if g := fileBody(bytes.NewReader(data), 20); g != nil {
+		t.Fatal("a body in memory was given a file")
+	}
+	// A section in the middle of a file and one to its end arrive whole.
+	_, c := newFake(t)
+	s := c.Store()
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte(i*7 + i>>9)
+	}
+	if err := os.WriteFile(path, big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	part := big[1000 : 1000+2<<20]
+	name := hashName("data/ab", part)
+	body := io.NewSectionReader(io.NewSectionReader(f, 500, 3<<20), 500, int64(len(part)))
+	if err := s.PutSection(t.Context(), name, body, sha256.Sum256(part)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(t.Context(), name, 0, -1); err != nil || !bytes.Equal(got, part) {
+		t.Fatalf("the section read back wrong: %d bytes, %v", len(got), err)
+	}
+	tail := big[1<<20:]
+	name = hashName("data/cd", tail)
+	body = io.NewSectionReader(io.NewSectionReader(f, 1<<19, 3<<20-1<<19), 1<<19, int64(len(tail)))
+	if err := s.PutSection(t.Context(), name, body, sha256.Sum256(tail)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(t.Context(), name, 0, -1); err != nil || !bytes.Equal(got, tail) {
+		t.Fatalf("the file's tail read back wrong: %d bytes, %v", len(got), err)
+	}
+}
