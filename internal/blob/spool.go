@@ -26,10 +26,15 @@ var (
 	spillBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1<<20) }}
 )
 
-// putMem gives the memory buffer back, unless Body lent it: an HTTP
+// poolFrom is the size past which a spool's bytes move to a pooled
+// buffer: a small object (a segment, an index) grows its own, and does not
+// hold SpillSize of heap for a few kilobytes.
+const poolFrom = 64 << 10
+
+// putMem gives a pooled memory buffer back, unless Body lent it: an HTTP
 // transport may read a request's body after the request has returned.
 func (s *Spool) putMem() {
-	if s.mem != nil && !s.lent {
+	if cap(s.mem) >= SpillSize && !s.lent {
 		b := s.mem
 		memBufs.Put(&b)
 	}
@@ -81,8 +86,8 @@ func (s *Spool) Write(p []byte) (int, error) {
 	}
 	s.n += int64(len(p))
 	if s.f == nil {
-		if s.mem == nil {
-			s.mem = (*memBufs.Get().(*[]byte))[:0]
+		if len(s.mem)+len(p) > poolFrom && cap(s.mem) < SpillSize {
+			s.mem = append((*memBufs.Get().(*[]byte))[:0], s.mem...)
 		}
 		s.mem = append(s.mem, p...)
 		return len(p), nil

@@ -87,11 +87,12 @@ func TestSubCommitSumOfHashingWriter(t *testing.T) {
 }
 
 // A spool's buffers are reused by the next, except one that Body handed
-// out: a reader of a small object's body, which an HTTP transport may
-// still hold after its request, keeps its bytes whatever spools come next;
-// and a spool that moved to its file keeps every byte.
+// out: a reader of an object's body kept in memory (here past the size
+// from which the buffer is pooled), which an HTTP transport may still hold
+// after its request, keeps its bytes whatever spools come next; and a
+// spool that moved to its file keeps every byte.
 func TestSpoolReuseKeepsLentBodies(t *testing.T) {
-	small := bytes.Repeat([]byte("a small object "), 100)
+	small := bytes.Repeat([]byte("an object kept in memory "), 10000)
 	a := blob.NewSpool(t.TempDir(), "spool-*")
 	a.Write(small)
 	body, err := a.Body()

@@ -114,9 +114,9 @@ func Room(b []byte, n int) []byte {
 var roomFloor = sealRoom(int(chunk.DefaultParams().Max))
 
 // sealRoom is the room Seal needs for a chunk of n bytes: its nonce,
-// compression byte and tag, and the larger of its compressed bound and
-// itself.
-func sealRoom(n int) int { return seal.NonceSize + 1 + max(compressBound(n), n) + seal.TagSize }
+// compression byte and tag, and its compressed bound (which is more than
+// n, so the chunk fits uncompressed too).
+func sealRoom(n int) int { return seal.NonceSize + 1 + compressBound(n) + seal.TagSize }
 
 // SealPlain is Seal without compression: a write someone waits for (the
 // mount's stage) pays only for the cipher, and the chunk is compressed

@@ -195,8 +195,9 @@ func BenchmarkOpenAfter(b *testing.B) {
 }
 
 // A buffer made by Room for a small chunk has room for the largest: sealed
-// into it (Seal compresses and seals in place), any chunk of the default parameters, compressible or not, lands
-// in its storage, so a pool of such buffers makes each only once.
+// into it (Seal compresses and seals in place), any chunk of the default
+// parameters, compressible or not, lands in its storage, so a pool of such
+// buffers makes each only once.
 func TestRoomFitsTheLargestChunk(t *testing.T) {
 	c := NewCodec(testKeys)
 	largest := make([]byte, chunk.DefaultParams().Max)

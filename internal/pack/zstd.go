@@ -18,7 +18,7 @@ type encoder interface {
 }
 
 // newEncoder returns the encoder chunks are sealed with: zstd's own (C)
-// where the build has cgo, this package's Go one otherwise. Both write
+// where the build has cgo, klauspost/compress's otherwise. Both write
 // standard zstd frames, which the Go decoder reads.
 var newEncoder = newGoEncoder
 

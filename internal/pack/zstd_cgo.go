@@ -49,10 +49,10 @@ var sharedCEncoder = sync.OnceValue(func() encoder {
 // needs. Contexts that size their tables to each input (ZSTD_createCCtx)
 // held 11 MB of the C allocator's per-thread arenas at an import's peak,
 // these 3 MB: they made and freed their tables as small files and large
-// chunks alternated. A call waits for a context rather
-// than make one more: the C library runs outside the Go scheduler's count
-// of running goroutines, so more contexts would mean more compressions at
-// once than cores, each with its chunk and its output buffer.
+// chunks alternated. A call waits for a context rather than make one
+// more: the C library runs outside the Go scheduler's count of running
+// goroutines, so more contexts would mean more compressions at once than
+// cores, each with its chunk and its output buffer.
 type cEncoder struct {
 	ctxs chan *C.ZSTD_CCtx // the idle contexts
 	make chan struct{}     // a token per context still to be made
