@@ -40,7 +40,8 @@ FUZZ_TARGETS = \
 	./internal/remote:FuzzErrorBody:$(FUZZHTTP) \
 	./internal/remote:FuzzResponses:$(FUZZHTTP) \
 	./internal/remote:FuzzReadRange:$(FUZZHTTP) \
-	./internal/blob/s3:FuzzParse
+	./internal/blob/s3:FuzzParse \
+	./internal/blob/s3:FuzzResponses:$(FUZZHTTP)
 
 .PHONY: test vet unit fuzz build bench
 

@@ -29,6 +29,10 @@
 //     cut short and a listing that broke, resumed with StartAfter), and
 //     stop when the context is done. Puts are retried too: on S3 the last
 //     PUT of a name wins, so repeating the same PUT is harmless.
+//   - A listing comes in order, each key once, and ends: a service that
+//     repeats a key, goes back, or answers page after page without a key
+//     fails the listing (IO), and one whose context ends mid-way returns
+//     that error, never a short listing as if whole.
 //
 // What S3 cannot promise: AWS S3 is strongly consistent since 2020, but
 // some S3-compatible providers list new or deleted objects late (eventual

@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -12,9 +13,9 @@ import (
 // fetched in parallel from one endpoint; bounded waits for a connection
 // and for the first byte of an answer; no transparent decompression,
 // which would break byte ranges.
-func newTransport() *http.Transport {
+func newTransport() http.RoundTripper {
 	d := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{
+	return guarded{&http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
@@ -26,5 +27,16 @@ func newTransport() *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+	}}
+}
+
+// guarded is a transport that lets a listing's guard (list) count its
+// requests, and end it.
+type guarded struct{ base http.RoundTripper }
+
+func (t guarded) RoundTrip(req *http.Request) (*http.Response, error) {
+	if g, ok := req.Context().Value(listGuardKey{}).(*listGuard); ok && !g.request() {
+		return nil, context.Cause(req.Context())
 	}
+	return t.base.RoundTrip(req)
 }
