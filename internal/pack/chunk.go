@@ -78,7 +78,7 @@ const minCompress = 64
 // capacity, all of which the compressor may write, must not overlap data.
 func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
 	start := len(dst)
-	dst = Room(dst, sealRoom(len(data)))
+	dst = Room(dst, SealRoom(len(data)))
 	head := dst[start+seal.NonceSize : start+seal.NonceSize+1]
 	head[0] = compZstd
 	body, ok := head, len(data) >= minCompress
@@ -96,27 +96,26 @@ func (c *Codec) Seal(dst []byte, id dvpc.ChunkID, data []byte) []byte {
 	return dst[:start+n+seal.TagSize]
 }
 
-// Room returns b with room for n more bytes. A buffer that must grow gets
-// room for the largest chunk of the default parameters at least, so that a
-// pooled buffer, once made, fits every chunk after it: made to each chunk's
-// size, half were made again, each time paying for its zeroing.
+// Room returns b with room for n more bytes, reallocated (to exactly
+// that) only when it has less. A caller that reuses a buffer for chunks
+// of every size makes it once with room for the largest (SealRoom of the
+// volume's largest chunk): grown to each chunk's size, half were made
+// again, each time paying for its zeroing. Room itself adds no such
+// floor: a chunk sealed into a fresh buffer (a small file's, from the
+// mount's stage) then cost 8 MiB of zeroed memory.
 func Room(b []byte, n int) []byte {
 	if cap(b)-len(b) >= n {
 		return b
 	}
-	nb := make([]byte, len(b), len(b)+max(n, roomFloor))
+	nb := make([]byte, len(b), len(b)+n)
 	copy(nb, b)
 	return nb
 }
 
-// roomFloor is the least room Room gives: what Seal asks for the default
-// largest chunk.
-var roomFloor = sealRoom(int(chunk.DefaultParams().Max))
-
-// sealRoom is the room Seal needs for a chunk of n bytes: its nonce,
+// SealRoom is the room Seal needs for a chunk of n bytes: its nonce,
 // compression byte and tag, and its compressed bound (which is more than
 // n, so the chunk fits uncompressed too).
-func sealRoom(n int) int { return seal.NonceSize + 1 + compressBound(n) + seal.TagSize }
+func SealRoom(n int) int { return seal.NonceSize + 1 + compressBound(n) + seal.TagSize }
 
 // SealPlain is Seal without compression: a write someone waits for (the
 // mount's stage) pays only for the cipher, and the chunk is compressed

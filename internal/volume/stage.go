@@ -490,6 +490,7 @@ func (s *Stage) commit(ctx context.Context, l *stageLog) error {
 	defer w.Close()
 	var entries []journal.Entry
 	var cerr error
+	var sealBuf []byte
 	if _, err := s.scan(l, func(r stageRecord) error {
 		switch r.kind {
 		case stageChunk:
@@ -513,7 +514,8 @@ func (s *Stage) commit(ctx context.Context, l *stageLog) error {
 				cerr = errors.E(errors.Corrupt, errors.Str("a chunk of the local write log "+stageName(l.seq)), err)
 				return cerr
 			}
-			sealed := codec.Seal(r.sealed[:0], r.id, plain)
+			sealed := codec.Seal(sealBuf[:0], r.id, plain)
+			sealBuf = sealed // the writer copies it
 			if cerr = w.storeSealed(r.id, r.gen, sealed, r.size); cerr != nil {
 				return cerr
 			}

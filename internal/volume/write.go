@@ -134,7 +134,9 @@ func (w *Writer) storeChunk(data []byte, sl *slot) (journal.ChunkRef, error) {
 	w.pending[id] = true
 	w.mu.Unlock()
 
-	sealed := w.gen.codec.Seal(sl.sealed[:0], id, data)
+	// Made once with room for the largest chunk (see pack.Room).
+	sl.sealed = pack.Room(sl.sealed[:0], pack.SealRoom(max(len(data), int(w.v.cfg.Chunk.Max))))
+	sealed := w.gen.codec.Seal(sl.sealed, id, data)
 	sl.sealed = sealed
 
 	w.mu.Lock()
