@@ -243,6 +243,79 @@ func TestListAgreesWithSearch(t *testing.T) {
 	}
 }
 
+// The folder counts the merge keeps say of every folder whether a live
+// node is below it, and no live file has a live node below it (what lets
+// makeParents stop early), whether the tree was merged from nothing or
+// from the nodes of an earlier merge, as from a checkpoint.
+func TestMergeFolderCounts(t *testing.T) {
+	check := func(seed uint64, tree *Tree) {
+		t.Helper()
+		below := map[string]bool{}
+		for p, n := range tree.nodes {
+			if !n.Live() {
+				continue
+			}
+			for q := parent(p); ; q = parent(q) {
+				below[q] = true
+				if f := tree.nodes[q]; q != "/" && f != nil && f.Live() && !f.IsDir() {
+					t.Fatalf("seed %d: the file %s has %s below it:\n%s", seed, q, p, dump(tree))
+				}
+				if q == "/" {
+					break
+				}
+			}
+		}
+		// A folder counts its children that are live or hold live nodes.
+		want := map[string]int{}
+		for q := range below {
+			if q != "/" {
+				want[parent(q)]++
+			}
+		}
+		for p, n := range tree.nodes {
+			if n.Live() && !below[p] {
+				want[parent(p)]++
+			}
+		}
+		for dir, k := range tree.under {
+			if k != want[dir] {
+				t.Fatalf("seed %d: %s counts %d, want %d:\n%s", seed, dir, k, want[dir], dump(tree))
+			}
+		}
+		if len(tree.under) != len(want) {
+			t.Fatalf("seed %d: %d folders counted, want %d", seed, len(tree.under), len(want))
+		}
+	}
+	// A file two folders above a change, and one a folder above.
+	a := dvpc.DeviceID{1}
+	put := func(t journal.HLC, p string) Change {
+		return Change{Device: a, Entry: &journal.Entry{Time: t << 16, Op: journal.Put, Path: p, Size: 1}}
+	}
+	for _, h := range [][]Change{
+		{put(1, "/d"), put(2, "/d/e/z")},
+		{put(1, "/d"), put(2, "/d/e/z"), put(3, "/d/e"), put(4, "/d/e/z/w")},
+	} {
+		deep := Merge(h, nil)
+		check(0, deep)
+		if n := deep.Lookup(h[len(h)-1].Path); n == nil {
+			t.Fatalf("%s is missing:\n%s", h[len(h)-1].Path, dump(deep))
+		}
+	}
+	for seed := uint64(0); seed < 300; seed++ {
+		r := rand.New(rand.NewPCG(seed, 4))
+		all := randomHistory(r, 3, 80)
+		check(seed, Merge(all, nil))
+		// Half of it merged, its nodes as the base of the rest.
+		sort.Slice(all, func(i, j int) bool { return changeLess(all[i], all[j]) })
+		half := Merge(all[:len(all)/2], nil)
+		var base []Node
+		for _, n := range half.nodes {
+			base = append(base, *n)
+		}
+		check(seed, MergeFrom(base, all[len(all)/2:], nil))
+	}
+}
+
 func TestParentIsDir(t *testing.T) {
 	for _, p := range []string{"/", "/a", "/a/b", "/a/b/c.txt", "/é/ü"} {
 		if got, want := parent(p), path.Dir(p); got != want {
