@@ -1,46 +1,35 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"io"
 
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/dvpc/dvpc/internal/blob/s3"
+	"github.com/dvpc/dvpc/internal/errors"
 )
 
-// s3Target puts and gets objects in a bucket of an S3 server.
-type s3Target struct {
-	c      *minio.Client
-	bucket string
-}
+// s3Target puts and gets objects in a bucket of an S3 server, with the
+// S3 mirror's own store (each PUT signed with its SHA-256, as a mirror's).
+type s3Target struct{ st *s3.Store }
 
 func newS3(ctx context.Context, endpoint, access, secret, bucket string) (*s3Target, error) {
-	c, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(access, secret, ""), Secure: false})
+	cfg := s3.Config{Endpoint: endpoint, Bucket: bucket, Region: "us-east-1", AccessKey: access, SecretKey: secret}
+	st, err := s3.Open(ctx, cfg)
+	if errors.Is(err, errors.NotExist) {
+		if err := s3.CreateBucket(ctx, cfg); err != nil {
+			return nil, err
+		}
+		st, err = s3.Open(ctx, cfg)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := c.BucketExists(ctx, bucket); err != nil {
-		return nil, err
-	} else if !ok {
-		if err := c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
-			return nil, err
-		}
-	}
-	return &s3Target{c: c, bucket: bucket}, nil
+	return &s3Target{st: st}, nil
 }
 
 func (t *s3Target) put(ctx context.Context, name string, data []byte) error {
-	_, err := t.c.PutObject(ctx, t.bucket, name, bytes.NewReader(data), int64(len(data)),
-		minio.PutObjectOptions{DisableContentSha256: true, DisableMultipart: true})
-	return err
+	return t.st.Put(ctx, name, data)
 }
 
 func (t *s3Target) get(ctx context.Context, name string, buf []byte) (int, error) {
-	o, err := t.c.GetObject(ctx, t.bucket, name, minio.GetObjectOptions{})
-	if err != nil {
-		return 0, err
-	}
-	defer o.Close()
-	return io.ReadFull(o, buf)
+	return t.st.ReadAt(ctx, name, buf, 0)
 }

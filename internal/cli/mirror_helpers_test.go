@@ -16,9 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
-
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/blob/dir"
 	"github.com/dvpc/dvpc/internal/blob/s3"
@@ -139,11 +136,7 @@ func startS3(t *testing.T) *s3Server {
 			s.stop()
 		}
 	})
-	mc, err := minio.New(s.addr, &minio.Options{Creds: credentials.NewStaticV4(s3Access, s3Secret, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mc.MakeBucket(t.Context(), s3Bucket, minio.MakeBucketOptions{}); err != nil {
+	if err := s3.CreateBucket(t.Context(), s3.Config{Endpoint: s.addr, Bucket: s3Bucket, AccessKey: s3Access, SecretKey: s3Secret}); err != nil {
 		t.Fatalf("make bucket: %v\n%s", err, s.out)
 	}
 	return s

@@ -1,6 +1,7 @@
 // Package s3 is the mirror kind s3: a blob.Store on a bucket of any
 // S3-compatible object store (AWS S3, MinIO, Ceph RGW, Garage, versitygw,
-// ...), reached through minio-go. Its location is
+// ...), reached through a client of its own (client.go: the six calls
+// it makes, signed with AWS Signature V4 in sign.go). Its location is
 // s3://HOST[:PORT]/BUCKET[/PREFIX] (plain HTTP) or s3s://... (HTTPS); see
 // Parse. It owns the mapping between mirror names and S3 keys, and between
 // S3's errors and DVPC's kinds; it must never interpret the bytes it holds
@@ -25,14 +26,22 @@
 //     the SHA-256 of its body (AWS Signature V4), which the server checks
 //     before it stores the object.
 //   - Idempotent requests are retried a bounded number of times on
-//     transient failures (by minio-go for each request; here for a body
-//     cut short and a listing that broke, resumed with StartAfter), and
+//     transient failures (no answer, 429, 5xx, SlowDown and the like; a
+//     body cut short; a listing that broke, resumed with start-after), and
 //     stop when the context is done. Puts are retried too: on S3 the last
 //     PUT of a name wins, so repeating the same PUT is harmless.
 //   - A listing comes in order, each key once, and ends: a service that
 //     repeats a key, goes back, or answers page after page without a key
 //     fails the listing (IO), and one whose context ends mid-way returns
 //     that error, never a short listing as if whole.
+//
+// Addressing: the bucket goes in the path (path style), which every
+// S3-compatible store takes for any bucket name, except on AWS's
+// endpoints (*.amazonaws.com), which want it in the host name (virtual
+// host style) when the name has no dot. With no region in the location,
+// requests are signed for us-east-1, and for the region AWS names in its
+// answer (x-amz-bucket-region) when the bucket is elsewhere. Redirects are
+// not followed.
 //
 // What S3 cannot promise: AWS S3 is strongly consistent since 2020, but
 // some S3-compatible providers list new or deleted objects late (eventual

@@ -3,8 +3,7 @@ package s3
 import (
 	"context"
 	"fmt"
-
-	"github.com/minio/minio-go/v7"
+	"strconv"
 
 	"github.com/dvpc/dvpc/internal/errors"
 )
@@ -70,7 +69,7 @@ func kindOf(code string, status int) errors.Kind {
 	return errors.Invalid
 }
 
-// mapErr turns an error of minio-go into one of DVPC's, with a kind and
+// mapErr turns an error of the client into one of DVPC's, with a kind and
 // words that say what to do.
 func (s *Store) mapErr(ctx context.Context, op errors.Op, name string, err error) error {
 	if err == nil {
@@ -82,11 +81,17 @@ func (s *Store) mapErr(ctx context.Context, op errors.Op, name string, err error
 	if _, ok := err.(*errors.Error); ok {
 		return errors.E(op, name, err)
 	}
-	resp := minio.ToErrorResponse(err)
-	if resp.Code == "" && resp.StatusCode == 0 {
+	resp, ok := err.(*respError)
+	if !ok {
+		if _, isBody := err.(*bodyError); isBody {
+			return errors.E(op, errors.Unavailable, name, fmt.Errorf("reading from the S3 store %s: %w", s.where(), err))
+		}
 		return errors.E(op, errors.Unavailable, name, fmt.Errorf("cannot reach the S3 store %s: %w", s.where(), err))
 	}
-	k := kindOf(resp.Code, resp.StatusCode)
+	if resp.Code == "" {
+		resp.Code = strconv.Itoa(resp.Status)
+	}
+	k := kindOf(resp.Code, resp.Status)
 	switch k {
 	case errors.Permission:
 		return errors.E(op, k, name, fmt.Errorf("the S3 store %s refused the credentials (%s): set %s and %s "+

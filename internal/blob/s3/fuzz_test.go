@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -255,5 +256,26 @@ func TestListCancelled(t *testing.T) {
 	})
 	if !stderrors.Is(err, context.Canceled) {
 		t.Fatalf("List after its context was cancelled = %v; want context.Canceled", err)
+	}
+}
+
+// Opening stores again and again, refused or not, leaves no connection
+// and no goroutine behind each: the fuzz test opens thousands, and ran
+// out of file descriptors when each store had a transport of its own.
+func TestOpenAgainLeavesNothing(t *testing.T) {
+	for _, status := range []int{200, 436} {
+		h := &hostile{status: status, all: true}
+		srv := httptest.NewServer(h)
+		cfg := Config{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Bucket: testBucket, Region: "us-east-1",
+			AccessKey: testAccess, SecretKey: testSecret, Attempts: 1}
+		Open(t.Context(), cfg) // the first connection
+		before := runtime.NumGoroutine()
+		for range 300 {
+			Open(t.Context(), cfg)
+		}
+		if after := runtime.NumGoroutine(); after > before+20 {
+			t.Errorf("status %d: %d goroutines after 300 opens, %d before", status, after, before)
+		}
+		srv.Close()
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/minio/minio-go/v7"
-
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/errors"
 )
@@ -91,11 +89,11 @@ func (s *Store) ReadAt(ctx context.Context, name string, p []byte, off int64) (i
 // all) and returns the body and how many bytes it holds. It returns a nil
 // body and no error when off is at or past the end of the object.
 func (s *Store) open(ctx context.Context, op errors.Op, name string, off, length int64) (io.ReadCloser, int64, error) {
-	var opts minio.GetObjectOptions
-	ranged := setRange(&opts, off, length)
-	body, oi, h, err := s.core.GetObject(ctx, s.cfg.Bucket, s.key(name), opts)
+	h := http.Header{}
+	ranged := setRange(h, off, length)
+	resp, err := s.c.do(ctx, call{method: http.MethodGet, key: s.key(name), header: h})
 	if err != nil {
-		if minio.ToErrorResponse(err).StatusCode != http.StatusRequestedRangeNotSatisfiable {
+		if re, ok := err.(*respError); !ok || re.Status != http.StatusRequestedRangeNotSatisfiable {
 			return nil, 0, s.mapErr(ctx, op, name, err)
 		}
 		// The range starts at or past the end, which the contract reads
@@ -109,9 +107,9 @@ func (s *Store) open(ctx context.Context, op errors.Op, name string, off, length
 		}
 		return nil, 0, s.mapErr(ctx, op, name, err)
 	}
-	n := oi.Size
+	n := resp.ContentLength
 	switch {
-	case ranged && h.Get("Content-Range") == "":
+	case ranged && resp.Header.Get("Content-Range") == "":
 		err = fmt.Errorf("the S3 store %s ignored the range asked for", s.where())
 	case n < 0:
 		err = fmt.Errorf("the S3 store %s gave no Content-Length", s.where())
@@ -119,22 +117,22 @@ func (s *Store) open(ctx context.Context, op errors.Op, name string, off, length
 		err = fmt.Errorf("the S3 store %s sent %d bytes for a range of %d", s.where(), n, length)
 	}
 	if err != nil {
-		body.Close()
+		resp.Body.Close()
 		return nil, 0, errors.E(op, errors.IO, name, err)
 	}
-	return body, n, nil
+	return resp.Body, n, nil
 }
 
-// setRange asks opts for length bytes from off, and reports whether it
-// asked for a range rather than the whole object.
-func setRange(opts *minio.GetObjectOptions, off, length int64) bool {
+// setRange asks h for length bytes from off, and reports whether it asked
+// for a range rather than the whole object.
+func setRange(h http.Header, off, length int64) bool {
 	switch {
 	case off == 0 && length < 0:
 		return false
 	case length < 0 || length-1 > (1<<63-1)-off:
-		opts.Set("Range", fmt.Sprintf("bytes=%d-", off))
+		h.Set("Range", fmt.Sprintf("bytes=%d-", off))
 	default:
-		opts.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+length-1))
+		h.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+length-1))
 	}
 	return true
 }

@@ -11,9 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // The credentials of the test server's root user.
@@ -70,11 +67,7 @@ func startServer(t *testing.T) *testServer {
 		<-exited
 	})
 	waitListening(t, addr, exited, srv.out)
-	mc, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(testAccess, testSecret, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mc.MakeBucket(t.Context(), testBucket, minio.MakeBucketOptions{}); err != nil {
+	if err := CreateBucket(t.Context(), srv.config("")); err != nil {
 		t.Fatalf("make bucket: %v\n%s", err, srv.out)
 	}
 	return srv

@@ -8,11 +8,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
+	"strconv"
 	"time"
-
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/errors"
@@ -21,8 +20,8 @@ import (
 // Store is a mirror on an S3 bucket. It implements blob.Store,
 // blob.Streamer and blob.RangeReader, and is safe for concurrent use.
 type Store struct {
-	cfg  Config
-	core *minio.Core
+	cfg Config
+	c   *client
 }
 
 var (
@@ -53,18 +52,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = DefaultAttempts
 	}
-	client, err := minio.New(cfg.Endpoint, &minio.Options{
-		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken),
-		Secure:     cfg.Secure,
-		Region:     cfg.Region,
-		Transport:  newTransport(),
-		MaxRetries: cfg.Attempts,
-	})
-	if err != nil {
-		return nil, errors.E(op, errors.Invalid, err)
+	s := &Store{cfg: cfg, c: newClient(cfg)}
+	ok, region, err := s.c.headBucket(ctx)
+	if cfg.Region == "" && validRegion(region) && region != s.c.sig.region {
+		// A bucket of another region than the one guessed: AWS says
+		// which in its refusal.
+		s.c.setRegion(region)
+		ok, _, err = s.c.headBucket(ctx)
 	}
-	s := &Store{cfg: cfg, core: &minio.Core{Client: client}}
-	ok, err := client.BucketExists(ctx, cfg.Bucket)
 	if err != nil {
 		return nil, s.mapErr(ctx, op, "", err)
 	}
@@ -104,15 +99,20 @@ func checkSum(op errors.Op, name string, sum [32]byte) error {
 	return nil
 }
 
-// put sends size bytes of body, whose SHA-256 is sum, under name. The body
-// must seek, so that minio-go can try again.
+// put sends size bytes of body, whose SHA-256 is sum, under name. The
+// body must seek, so that a failed request can be tried again; the
+// signature carries sum, which the service checks against what it got.
 func (s *Store) put(ctx context.Context, op errors.Op, name string, body io.ReadSeeker, size int64, sum [32]byte) error {
 	if size > maxPut {
 		return errors.E(op, errors.Invalid, name, fmt.Errorf("object of %d bytes is larger than one S3 PUT may be (5 GiB)", size))
 	}
-	_, err := s.core.PutObject(ctx, s.cfg.Bucket, s.key(name), body, size, "", hex.EncodeToString(sum[:]),
-		minio.PutObjectOptions{DisableMultipart: true})
-	return s.mapErr(ctx, op, name, err)
+	resp, err := s.c.do(ctx, call{method: http.MethodPut, key: s.key(name), body: body, size: size, sum: hex.EncodeToString(sum[:]),
+		header: http.Header{"Content-Type": {"application/octet-stream"}}})
+	if err != nil {
+		return s.mapErr(ctx, op, name, err)
+	}
+	resp.Body.Close()
+	return nil
 }
 
 // Stat describes name. See blob.Store.
@@ -125,11 +125,17 @@ func (s *Store) Stat(ctx context.Context, name string) (blob.Info, error) {
 }
 
 func (s *Store) stat(ctx context.Context, op errors.Op, name string) (blob.Info, error) {
-	oi, err := s.core.StatObject(ctx, s.cfg.Bucket, s.key(name), minio.StatObjectOptions{})
+	resp, err := s.c.do(ctx, call{method: http.MethodHead, key: s.key(name)})
 	if err != nil {
 		return blob.Info{}, s.mapErr(ctx, op, name, err)
 	}
-	return blob.Info{Name: name, Size: oi.Size, ModTime: oi.LastModified}, nil
+	resp.Body.Close()
+	size, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64)
+	if err != nil || size < 0 {
+		return blob.Info{}, errors.E(op, errors.IO, name, fmt.Errorf("the S3 store %s gave no size of the object", s.where()))
+	}
+	mod, _ := http.ParseTime(resp.Header.Get("Last-Modified"))
+	return blob.Info{Name: name, Size: size, ModTime: mod}, nil
 }
 
 // Delete removes name; a missing object is not an error. See blob.Store.
@@ -138,17 +144,21 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	if err := blob.Check(ctx, op, name); err != nil {
 		return err
 	}
-	err := s.core.RemoveObject(ctx, s.cfg.Bucket, s.key(name), minio.RemoveObjectOptions{})
-	if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+	resp, err := s.c.do(ctx, call{method: http.MethodDelete, key: s.key(name)})
+	if re, ok := err.(*respError); ok && (re.Code == "NoSuchKey" || re.Status == http.StatusNotFound) {
 		return nil // S3 answers 204 anyway; some services do not
 	}
-	return s.mapErr(ctx, op, name, err)
+	if err != nil {
+		return s.mapErr(ctx, op, name, err)
+	}
+	resp.Body.Close()
+	return nil
 }
 
 // retry runs f, and again while it fails with a body that broke off, at
 // most cfg.Attempts times in all, with jittered exponential backoff; it
 // returns early when ctx is done. Failures of the request itself are
-// retried by minio-go.
+// retried by the client.
 func (s *Store) retry(ctx context.Context, op errors.Op, name string, f func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := f()

@@ -1,21 +1,26 @@
 package s3
 
 import (
-	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
-// newTransport returns the HTTP transport of a store: many idle
+// transport is the HTTP transport of every store of the process, made
+// once: its idle connections are kept per host, so that stores opened
+// again (a test's, a check's) reuse them rather than leave each their own.
+var transport = sync.OnceValue(newTransport)
+
+// newTransport returns the HTTP transport of the stores: many idle
 // connections per host, since packs, indexes and journal segments are
 // fetched in parallel from one endpoint; bounded waits for a connection
 // and for the first byte of an answer; no transparent decompression,
 // which would break byte ranges.
 func newTransport() http.RoundTripper {
 	d := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
-	return guarded{&http.Transport{
+	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
@@ -27,16 +32,5 @@ func newTransport() http.RoundTripper {
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-	}}
-}
-
-// guarded is a transport that lets a listing's guard (list) count its
-// requests, and end it.
-type guarded struct{ base http.RoundTripper }
-
-func (t guarded) RoundTrip(req *http.Request) (*http.Response, error) {
-	if g, ok := req.Context().Value(listGuardKey{}).(*listGuard); ok && !g.request() {
-		return nil, context.Cause(req.Context())
 	}
-	return t.base.RoundTrip(req)
 }
