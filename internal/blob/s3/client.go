@@ -84,9 +84,9 @@ type call struct {
 	key    string // "" for the bucket itself
 	query  url.Values
 	header http.Header
-	body   io.ReadSeeker // nil for none; read from its start at each attempt
-	size   int64         // of body
-	sum    string        // hex SHA-256 of body; emptySum without one
+	body   io.ReaderAt // nil for none; read from its start at each attempt
+	size   int64       // of body
+	sum    string      // hex SHA-256 of body; emptySum without one
 }
 
 // respError is an error answer of the service.
@@ -152,10 +152,9 @@ func (cl *client) once(ctx context.Context, c call) (*http.Response, error) {
 	}
 	var body io.Reader
 	if c.body != nil {
-		if _, err := c.body.Seek(0, io.SeekStart); err != nil {
-			return nil, err
-		}
-		body = io.NopCloser(c.body) // the client must not close the caller's file
+		// A reader of its own for each attempt: the transport may still
+		// read the body of a failed request after Do returns.
+		body = io.NewSectionReader(c.body, 0, c.size)
 	}
 	req, err := http.NewRequestWithContext(ctx, c.method, u.String(), body)
 	if err != nil {

@@ -100,9 +100,10 @@ func checkSum(op errors.Op, name string, sum [32]byte) error {
 }
 
 // put sends size bytes of body, whose SHA-256 is sum, under name. The
-// body must seek, so that a failed request can be tried again; the
-// signature carries sum, which the service checks against what it got.
-func (s *Store) put(ctx context.Context, op errors.Op, name string, body io.ReadSeeker, size int64, sum [32]byte) error {
+// body is read at offsets, so that a failed request can be tried again;
+// the signature carries sum, which the service checks against what it
+// got.
+func (s *Store) put(ctx context.Context, op errors.Op, name string, body io.ReaderAt, size int64, sum [32]byte) error {
 	if size > maxPut {
 		return errors.E(op, errors.Invalid, name, fmt.Errorf("object of %d bytes is larger than one S3 PUT may be (5 GiB)", size))
 	}

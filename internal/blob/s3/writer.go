@@ -53,5 +53,5 @@ func (s *Store) PutSection(ctx context.Context, name string, body *io.SectionRea
 	if _, err := blob.CheckSum(op, name, sum); err != nil {
 		return err
 	}
-	return s.put(ctx, op, name, io.NewSectionReader(body, 0, body.Size()), body.Size(), sum)
+	return s.put(ctx, op, name, body, body.Size(), sum)
 }
