@@ -33,6 +33,28 @@ func BenchmarkMerge(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e5, "ns/change")
 }
 
+// BenchmarkMergeFromCheckpoint merges 1,000 changes onto the nodes of a
+// checkpoint of a million files, four folders deep (as a PC that logs on
+// to a large volume does): the nodes of the base are most of the work.
+func BenchmarkMergeFromCheckpoint(b *testing.B) {
+	base := make([]Node, 0, 1_000_000)
+	for i := range cap(base) {
+		p := fmt.Sprintf("/home/d%02d/e%03d/f%06d.txt", i%50, i%1000, i)
+		base = append(base, Node{Path: p, Change: Change{Device: dvpc.DeviceID{1}, Entry: &journal.Entry{
+			Time: journal.HLC(i+1) << 16, Op: journal.Put, Path: p, Size: 1,
+			Chunks: []journal.ChunkRef{{ID: dvpc.ChunkID{byte(i)}, Size: 1}}}}})
+	}
+	changes := manyFiles(1000)
+	for i := range changes {
+		changes[i].Time += journal.HLC(len(base)+1) << 16
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		MergeFrom(base, changes, nil)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(base)), "ns/node")
+}
+
 // versions returns 10,000 successive versions of one file among 10,000
 // other files.
 func versions(n int) []Change {
