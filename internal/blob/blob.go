@@ -29,7 +29,8 @@ import (
 //     different bytes (errors.Corrupt).
 //   - Get returns length bytes from offset off; length < 0 means to the end.
 //     A range past the end is truncated to the object, as HTTP does. A
-//     missing object is errors.NotExist.
+//     missing object is errors.NotExist. The bytes are the caller's: the
+//     store keeps no reference to them, and the caller may change them.
 //   - List calls fn for every object whose name starts with prefix, in
 //     lexical order of name. It stops at the first error fn returns.
 //   - Delete of a missing object is not an error.

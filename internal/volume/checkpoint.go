@@ -151,6 +151,13 @@ func (v *Volume) marshalCheckpoint(cp *checkpoint) []byte {
 }
 
 func (v *Volume) parseCheckpoint(b []byte) (*checkpoint, error) {
+	return v.parseCheckpointIn(b, false)
+}
+
+// parseCheckpointIn parses the checkpoint object b, opening it where it is
+// (and so changing b) if inPlace: a million files make a checkpoint of
+// 70 MB, and a second buffer of its size took half a second to clear.
+func (v *Volume) parseCheckpointIn(b []byte, inPlace bool) (*checkpoint, error) {
 	const op errors.Op = "volume.parseCheckpoint"
 	_, sealed, err := dvpc.ParseGenHeader(b, dvpc.KindCheckpoint)
 	if err != nil {
@@ -160,7 +167,12 @@ func (v *Volume) parseCheckpoint(b []byte) (*checkpoint, error) {
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
-	body, err := meta.Open(nil, sealed, []byte(checkpointAD))
+	var body []byte
+	if inPlace {
+		body, err = meta.OpenInPlace(sealed, []byte(checkpointAD))
+	} else {
+		body, err = meta.Open(nil, sealed, []byte(checkpointAD))
+	}
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
@@ -204,7 +216,7 @@ func (v *Volume) loadCheckpoint(ctx context.Context) error {
 	if sum, _ := blob.Sum(newest); dvpc.ObjectID(sum) != dvpc.Hash(b) {
 		return errors.E(errors.Corrupt, newest, errors.Str("checkpoint bytes do not match their hash"))
 	}
-	cp, err := v.parseCheckpoint(b)
+	cp, err := v.parseCheckpointIn(b, true) // b is ours alone
 	if err != nil {
 		return errors.E(newest, err)
 	}
