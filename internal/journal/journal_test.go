@@ -184,3 +184,42 @@ func TestCheck(t *testing.T) {
 		t.Errorf("the decoder refuses an entry at the bounds: %v", err)
 	}
 }
+
+// A slab decodes what DecodeEntry decodes, refuses what it refuses, and
+// hands out chunk lists that an append cannot carry into a neighbour's.
+func TestSlab(t *testing.T) {
+	var b []byte
+	var want []*Entry
+	for i := range 3000 { // more than a block of entries and of chunks
+		for _, e := range sampleSegment().Entries {
+			e.Time += HLC(i) << 20
+			b = AppendEntry(b, &e)
+			want = append(want, &e)
+		}
+	}
+	var s Slab
+	rest := b
+	var got []*Entry
+	for len(rest) > 0 {
+		e, r, err := s.Decode(rest)
+		if err != nil {
+			t.Fatalf("entry %d: %v", len(got), err)
+		}
+		one, r1, err := DecodeEntry(rest)
+		if err != nil || !reflect.DeepEqual(one, e) || len(r1) != len(r) {
+			t.Fatalf("entry %d: slab %+v, DecodeEntry %+v (%v)", len(got), e, one, err)
+		}
+		if cap(e.Chunks) != len(e.Chunks) {
+			t.Fatalf("entry %d: chunk list of %d with room for %d", len(got), len(e.Chunks), cap(e.Chunks))
+		}
+		got, rest = append(got, e), r
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatal("the slab's entries differ from those encoded")
+	}
+	// What the decoder refuses, the slab refuses.
+	bad := AppendEntry(nil, &Entry{Time: 1, Op: Put, Path: "/a/../b"})
+	if _, _, err := s.Decode(bad); err == nil {
+		t.Fatal("a path that is not canonical was decoded")
+	}
+}

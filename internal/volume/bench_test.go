@@ -146,3 +146,24 @@ func BenchmarkSaveState1M(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecodeCheckpoint1M decodes a checkpoint of a million files (its
+// body, opened and decompressed), as a PC that logs on to such a volume
+// does.
+func BenchmarkDecodeCheckpoint1M(b *testing.B) {
+	cp := &checkpoint{heads: map[dvpc.DeviceID]head{{1}: {seq: 1}}}
+	for i := range 1_000_000 {
+		p := fmt.Sprintf("/home/d%02d/e%03d/f%06d.txt", i%50, i%1000, i)
+		cp.nodes = append(cp.nodes, Node{Path: p, Change: Change{Device: dvpc.DeviceID{1}, Entry: &journal.Entry{
+			Time: journal.HLC(i+1) << 16, Op: journal.Put, Path: p, Size: 1, Mode: 0o644,
+			Chunks: []journal.ChunkRef{{ID: dvpc.ChunkID{byte(i), byte(i >> 8)}, Size: 1}}}}})
+	}
+	body := cp.encode()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeCheckpoint(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

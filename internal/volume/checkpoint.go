@@ -99,19 +99,27 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 		return nil, r.err
 	}
 	cp.nodes = make([]Node, 0, min(n, len(r.b)/20))
+	var slab journal.Slab // the nodes' entries, a few large blocks
 	for ; n > 0; n-- {
-		p := string(r.take(r.uvarint()))
+		pb := r.take(r.uvarint())
 		var d dvpc.DeviceID
 		copy(d[:], r.take(16))
 		if r.err != nil {
 			return nil, r.err
 		}
-		e, rest, err := journal.DecodeEntry(r.b)
+		e, rest, err := slab.Decode(r.b)
 		if err != nil {
 			return nil, err
 		}
-		if c, err := journal.CleanPath(p); err != nil || c != p {
-			return nil, errors.Str("checkpoint node path is not canonical")
+		// A node's path is nearly always its entry's, which the entry's
+		// decoding found canonical (a conflict copy's is not): one string
+		// for both.
+		p := e.Path
+		if string(pb) != p {
+			p = string(pb)
+			if c, err := journal.CleanPath(p); err != nil || c != p {
+				return nil, errors.Str("checkpoint node path is not canonical")
+			}
 		}
 		r.b = rest
 		cp.nodes = append(cp.nodes, Node{Path: p, Change: Change{Device: d, Entry: e}})
