@@ -180,29 +180,36 @@ func (s *Slab) Decode(b []byte) (*Entry, []byte, error) {
 		s.entries = make([]Entry, slabEntries)
 	}
 	e := &s.entries[0]
-	d := &decoder{b: b, slab: s}
-	d.entry(e)
-	if d.err != nil {
-		return nil, nil, d.err
-	}
-	if err := validEntry(e); err != nil {
+	rest, err := decodeInto(e, b, s)
+	if err != nil {
+		*e = Entry{} // the next entry is decoded here: nothing of this one may stay
 		return nil, nil, err
 	}
 	s.entries = s.entries[1:]
-	return e, d.b, nil
+	return e, rest, nil
+}
+
+// decodeInto decodes and validates one entry from the front of b into e,
+// its chunk list from s if not nil, and returns the rest.
+func decodeInto(e *Entry, b []byte, s *Slab) ([]byte, error) {
+	d := &decoder{b: b, slab: s}
+	d.entry(e)
+	if d.err != nil {
+		return nil, d.err
+	}
+	if err := validEntry(e); err != nil {
+		return nil, err
+	}
+	return d.b, nil
 }
 
 // DecodeEntry decodes and validates one entry from the front of b and
 // returns the rest.
 func DecodeEntry(b []byte) (*Entry, []byte, error) {
-	d := &decoder{b: b}
 	e := &Entry{}
-	d.entry(e)
-	if d.err != nil {
-		return nil, nil, d.err
-	}
-	if err := validEntry(e); err != nil {
+	rest, err := decodeInto(e, b, nil)
+	if err != nil {
 		return nil, nil, err
 	}
-	return e, d.b, nil
+	return e, rest, nil
 }

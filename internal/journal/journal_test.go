@@ -218,8 +218,14 @@ func TestSlab(t *testing.T) {
 		t.Fatal("the slab's entries differ from those encoded")
 	}
 	// What the decoder refuses, the slab refuses.
-	bad := AppendEntry(nil, &Entry{Time: 1, Op: Put, Path: "/a/../b"})
+	bad := AppendEntry(nil, &Entry{Time: 1, Op: Put, Path: "/a/../b", Base: Version{Device: dvpc.DeviceID{1}, Time: 1}})
 	if _, _, err := s.Decode(bad); err == nil {
 		t.Fatal("a path that is not canonical was decoded")
+	}
+	// Nothing of the refused entry stays in the slab's next one.
+	good := AppendEntry(nil, &Entry{Time: 2, Op: Mkdir, Path: "/c"})
+	e, _, err := s.Decode(good)
+	if err != nil || e.Base != (Version{}) || e.Path != "/c" {
+		t.Fatalf("the entry after a refused one: %+v, %v", e, err)
 	}
 }

@@ -226,8 +226,8 @@ func (t *Tree) shown(p string, d int) {
 		} else {
 			t.under[dir] = n
 		}
-		if n != 0 && n != 1 || n == 1 && d < 0 {
-			return // dir was shown before and is still
+		if changed := d > 0 && n == 1 || d < 0 && n == 0; !changed {
+			return // dir was shown before and is still, or was not and is not
 		}
 		if h := t.nodes[dir]; h != nil && h.Live() {
 			return // dir is shown by itself

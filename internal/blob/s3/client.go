@@ -70,7 +70,8 @@ func newClient(cfg Config) *client {
 	return c
 }
 
-// where names the bucket in messages: scheme, endpoint and bucket.
+// where names the bucket in messages: scheme, host and, in the path style,
+// bucket.
 func (cl *client) where() string {
 	if cl.virtual {
 		return cl.scheme + "://" + cl.host

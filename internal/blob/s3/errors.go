@@ -104,13 +104,7 @@ func (s *Store) mapErr(ctx context.Context, op errors.Op, name string, err error
 }
 
 // where names the store in messages: scheme, endpoint and bucket.
-func (s *Store) where() string {
-	scheme := "http://"
-	if s.cfg.Secure {
-		scheme = "https://"
-	}
-	return scheme + s.cfg.Endpoint + "/" + s.cfg.Bucket
-}
+func (s *Store) where() string { return s.c.where() }
 
 // bodyError is a response body that broke off or did not match its
 // headers: the request may be tried again.
