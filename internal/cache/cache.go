@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dvpc/dvpc/internal/dvpc"
@@ -42,6 +43,9 @@ type Cache struct {
 	startWriter sync.Once
 	puts        chan put       // to the writer
 	pending     sync.WaitGroup // puts not yet written
+
+	spare   sync.Pool    // of *[]byte: buffers the writer is done with
+	largest atomic.Int64 // the largest buffer a Put has needed
 
 	mu      sync.Mutex
 	entries map[dvpc.ChunkID]*list.Element // of *entry
@@ -179,7 +183,10 @@ func (c *Cache) Has(id dvpc.ChunkID) bool {
 // background: a reader does not wait for the cache's disk unless 16
 // writes wait already. A failure to write (a full disk) only means the
 // chunk is not cached. Wait waits until what was put is written. Put
-// keeps sealed until then: the caller must not change it.
+// copies sealed, into a buffer the writer gives back when it is done: the
+// caller may reuse sealed at once, and a first read of a large file
+// reuses a few warm buffers instead of faulting in fresh ones for each
+// span.
 func (c *Cache) Put(id dvpc.ChunkID, gen uint32, sealed []byte) {
 	c.mu.Lock()
 	_, ok := c.entries[id]
@@ -191,13 +198,36 @@ func (c *Cache) Put(id dvpc.ChunkID, gen uint32, sealed []byte) {
 		c.puts = make(chan put, 16)
 		go func() {
 			for p := range c.puts {
-				c.write(p.id, p.gen, p.sealed)
+				c.write(p.id, *p.buf)
+				c.spare.Put(p.buf)
 				c.pending.Done()
 			}
 		}()
 	})
+	bp := c.take(header + len(sealed))
+	buf := *bp
+	binary.BigEndian.PutUint32(buf, gen)
+	copy(buf[header:], sealed)
 	c.pending.Add(1)
-	c.puts <- put{id, gen, sealed}
+	c.puts <- put{id, bp}
+}
+
+// take returns a buffer of n bytes, a spare one if it is large enough.
+// Buffers are made as large as the largest Put so far, so that any spare
+// serves any chunk of a volume; the spares go at the next collections,
+// as a sync.Pool's do, and the writer's queue bounds how many are out.
+func (c *Cache) take(n int) *[]byte {
+	big := int(c.largest.Load())
+	if n > big {
+		c.largest.CompareAndSwap(int64(big), int64(n))
+		big = n
+	}
+	if bp, _ := c.spare.Get().(*[]byte); bp != nil && cap(*bp) >= n {
+		*bp = (*bp)[:n]
+		return bp
+	}
+	b := make([]byte, n, big)
+	return &b
 }
 
 // Replace puts a new form of chunk id (the same plaintext, sealed anew),
@@ -211,13 +241,12 @@ func (c *Cache) Replace(id dvpc.ChunkID, gen uint32, sealed []byte) {
 func (c *Cache) Wait() { c.pending.Wait() }
 
 type put struct {
-	id     dvpc.ChunkID
-	gen    uint32
-	sealed []byte
+	id  dvpc.ChunkID
+	buf *[]byte // the entry: header, then the sealed chunk
 }
 
-// write writes one entry.
-func (c *Cache) write(id dvpc.ChunkID, gen uint32, sealed []byte) {
+// write writes one entry, buf: its header and its sealed chunk.
+func (c *Cache) write(id dvpc.ChunkID, buf []byte) {
 	p := c.path(id)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return
@@ -226,12 +255,7 @@ func (c *Cache) write(id dvpc.ChunkID, gen uint32, sealed []byte) {
 	if err != nil {
 		return
 	}
-	var h [header]byte
-	binary.BigEndian.PutUint32(h[:], gen)
-	_, err = f.Write(h[:])
-	if err == nil {
-		_, err = f.Write(sealed)
-	}
+	_, err = f.Write(buf)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -247,7 +271,7 @@ func (c *Cache) write(id dvpc.ChunkID, gen uint32, sealed []byte) {
 	if _, ok := c.entries[id]; ok {
 		return
 	}
-	e := &entry{id, int64(header + len(sealed))}
+	e := &entry{id, int64(len(buf))}
 	c.entries[id] = c.lru.PushFront(e)
 	c.used += e.size
 	c.evict()

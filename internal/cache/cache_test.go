@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -99,5 +100,51 @@ func TestCacheCrashLeftovers(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(sub, ".tmp-123")); !os.IsNotExist(err) {
 		t.Fatal("the temporary file was not swept")
+	}
+}
+
+// Put copies what it is given: a caller that reuses its buffer at once
+// (a reader's span, the next chunk) leaves each entry its own bytes. The
+// writer's buffers serve the next Puts.
+func TestCachePutCopies(t *testing.T) {
+	c, err := Open(t.TempDir(), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256<<10)
+	const n = 200
+	for i := range n {
+		for j := range buf {
+			buf[j] = byte(i + j)
+		}
+		c.Put(id(byte(i)), uint32(i), buf)
+		buf[0], buf[len(buf)-1] = ^buf[0], ^buf[len(buf)-1] // reused at once
+	}
+	c.Wait()
+	for i := range n {
+		got, gen, ok := c.Get(nil, id(byte(i)))
+		if !ok || gen != uint32(i) || len(got) != len(buf) {
+			t.Fatalf("entry %d: %v, gen %d, %d bytes", i, ok, gen, len(got))
+		}
+		for j := range got {
+			if got[j] != byte(i+j) {
+				t.Fatalf("entry %d holds another's bytes (or the caller's later ones) at %d", i, j)
+			}
+		}
+	}
+	// A spare is reused: a Put of the same size allocates little beyond
+	// its file's name, far less than the chunk.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const rounds = 20
+	for i := range rounds {
+		fresh := dvpc.ChunkID{byte(i), 9} // in no entry yet
+		c.Put(fresh, 1, buf)
+		c.Wait()
+		c.Drop(fresh)
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / rounds; per > uint64(len(buf))/4 {
+		t.Fatalf("a Put allocated %d bytes, for a chunk of %d", per, len(buf))
 	}
 }

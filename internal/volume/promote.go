@@ -60,7 +60,7 @@ func (v *Volume) promoteLoop() {
 	p := &v.promo
 	t := time.NewTimer(promoteIdle)
 	defer t.Stop()
-	var buf, plain []byte
+	var buf, plain, seal []byte
 	for {
 		p.mu.Lock()
 		if wait := promoteIdle - time.Since(p.last); wait > 0 {
@@ -77,38 +77,39 @@ func (v *Volume) promoteLoop() {
 		c := p.queue[0]
 		p.queue = p.queue[1:]
 		p.mu.Unlock()
-		buf, plain = v.promote(c, buf, plain)
+		buf, plain, seal = v.promote(c, buf, plain, seal)
 	}
 }
 
 // promote rewrites one cached chunk uncompressed if it is compressed, and
 // drops it if it does not open. It returns its buffers for the next.
-func (v *Volume) promote(c promo, buf, plain []byte) ([]byte, []byte) {
+func (v *Volume) promote(c promo, buf, plain, seal []byte) ([]byte, []byte, []byte) {
 	cache := v.chunkCache()
 	if cache == nil {
-		return buf, plain
+		return buf, plain, seal
 	}
 	sealed, gen, ok := cache.Get(buf, c.id)
 	if !ok {
-		return buf, plain
+		return buf, plain, seal
 	}
 	if cap(sealed) > cap(buf) {
 		buf = sealed[:0]
 	}
 	codec, err := v.codecFor(gen)
 	if err != nil {
-		return buf, plain
+		return buf, plain, seal
 	}
 	out, compressed, err := codec.OpenVerified(plain[:0], c.id, sealed)
 	if err != nil {
 		cache.Drop(c.id)
-		return buf, plain
+		return buf, plain, seal
 	}
 	if compressed {
 		if cap(out) > cap(plain) {
 			plain = out[:0]
 		}
-		cache.Replace(c.id, gen, codec.SealPlain(nil, c.id, out))
+		seal = codec.SealPlain(seal[:0], c.id, out)
+		cache.Replace(c.id, gen, seal) // a copy
 	}
-	return buf, plain
+	return buf, plain, seal
 }

@@ -130,12 +130,13 @@ func (v *Volume) appendChunks(ctx context.Context, bp *readBuf, chunks []journal
 	if !fill {
 		cache = nil
 	}
-	// With a cache, the span's sealed bytes are handed to it as they are
-	// and opened into bp.body, so the span is read into storage of its
-	// own; without one, into bp.raw, and opened in place.
-	var raw []byte
+	// The span is read into bp.raw, kept from one span to the next. With
+	// a cache, whose Put copies the sealed chunks, they are opened out of
+	// place (into bp.body), so that raw still holds them; without one, in
+	// place.
+	bp.raw = grow(bp.raw, size)
+	raw := bp.raw
 	if cache != nil {
-		raw = make([]byte, size)
 		var most int64
 		for _, l := range locs {
 			most = max(most, int64(l.Length))
@@ -143,9 +144,6 @@ func (v *Volume) appendChunks(ctx context.Context, bp *readBuf, chunks []journal
 		if int64(cap(bp.body)) < most {
 			bp.body = make([]byte, 0, most+most/2) // not grown chunk by chunk
 		}
-	} else {
-		bp.raw = grow(bp.raw, size)
-		raw = bp.raw
 	}
 	// The span is opened whole before the caller sees a byte of it: a
 	// mirror set tries another copy when one fails to open. dst grows
@@ -192,7 +190,7 @@ func (v *Volume) appendChunks(ctx context.Context, bp *readBuf, chunks []journal
 		return dst[:start], 0, err
 	}
 	if cache != nil {
-		// As they are in the pack: a first read pays for no copy
+		// As they are in the pack: a first read pays for no sealing
 		// (sealing them uncompressed took a tenth off a first read
 		// here); a second read keeps them uncompressed (readCached),
 		// and so does a mount in the background (promote.go).
@@ -216,10 +214,11 @@ type ChunkCache interface {
 	// Get returns a sealed chunk, in buf's storage if it is large
 	// enough, and the key generation that sealed it.
 	Get(buf []byte, id dvpc.ChunkID) ([]byte, uint32, bool)
-	// Put adds one; it may fail silently. It keeps sealed, which the
-	// caller must not change after.
+	// Put adds one; it may fail silently. It copies sealed: the caller
+	// may reuse it on return.
 	Put(id dvpc.ChunkID, gen uint32, sealed []byte)
-	// Replace puts a new form of one (the same plaintext, sealed anew).
+	// Replace puts a new form of one (the same plaintext, sealed anew),
+	// also a copy.
 	Replace(id dvpc.ChunkID, gen uint32, sealed []byte)
 	// Drop removes one found damaged.
 	Drop(id dvpc.ChunkID)
@@ -266,7 +265,8 @@ func (v *Volume) readCached(bp *readBuf, dst []byte, c journal.ChunkRef, fill bo
 			if compressed && fill {
 				// Read a second time: kept uncompressed from now on, so
 				// that the next reads pay only for the cipher.
-				cache.Replace(c.ID, gen, codec.SealPlain(nil, c.ID, plain[len(dst):]))
+				bp.seal = codec.SealPlain(bp.seal[:0], c.ID, plain[len(dst):])
+				cache.Replace(c.ID, gen, bp.seal)
 			}
 			return plain, true
 		}
@@ -294,8 +294,9 @@ func (v *Volume) readStaged(dst []byte, c journal.ChunkRef) ([]byte, bool, error
 }
 
 // readBuf holds the buffers of one reader: a span of a pack (or a cached
-// chunk), a chunk's opened body, and plaintext.
-type readBuf struct{ raw, body, plain []byte }
+// chunk), a chunk's opened body, plaintext, and a chunk sealed anew for
+// the cache.
+type readBuf struct{ raw, body, plain, seal []byte }
 
 var readBufs = sync.Pool{New: func() any { return new(readBuf) }}
 

