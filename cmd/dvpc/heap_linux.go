@@ -13,6 +13,14 @@ import (
 // resident; 64 MiB took it from 85 to 89 MiB).
 const hugeHeapBytes = 32 << 20
 
+// mountHugeHeapBytes is hugeHeapBytes for a mount: the buffers a large
+// file's first read fills (the windows read ahead, the spans of packs,
+// the cache's queue: 100–150 MB) are touched first while the reader
+// waits. In 4 KiB pages that was 33,000 faults, a sixth of the read's
+// CPU; in 2 MiB pages, 270 faults, and the first read of a 500 MB file
+// went from 380–400 to 480–590 MB/s with the same resident memory.
+const mountHugeHeapBytes = 256 << 20
+
 // hugeHeap asks the kernel to back the next n bytes of the heap with
 // transparent huge pages, where the system gives them to who asks
 // (enabled=madvise, a common default); the Go runtime does not ask. A
@@ -22,8 +30,7 @@ const hugeHeapBytes = 32 << 20
 // its heap into a new mapping each time, which would not inherit the
 // advice, so the space is made first: a block of n bytes is allocated and
 // freed (never touched), the advice given on its range, and the heap's
-// next allocations take those pages, lowest address first. The drive and
-// the server, which run for days, keep the runtime's pages.
+// next allocations take those pages, lowest address first.
 func hugeHeap(n uintptr) {
 	b := make([]byte, n)
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(b)))

@@ -2,6 +2,9 @@
 
 package main
 
-const hugeHeapBytes = 0
+const (
+	hugeHeapBytes      = 0
+	mountHugeHeapBytes = 0
+)
 
 func hugeHeap(uintptr) {}

@@ -63,12 +63,14 @@ func main() {
 		paceMemory(floor, slack)
 	}
 	env := cli.OSEnv()
-	if !cli.Serves(os.Args[1:]) {
-		// Only where the heap will grow: making the space costs a
-		// collection, 5–6 ms here, a fifth of a command that opens no
-		// volume (a check --mirrors that repairs, a version).
-		env.BeforeOpen = sync.OnceFunc(func() { hugeHeap(hugeHeapBytes) })
+	// Only where the heap will grow: making the space costs a collection,
+	// 5–6 ms here, a fifth of a command that opens no volume (a check
+	// --mirrors that repairs, a version). A server opens none.
+	huge := uintptr(hugeHeapBytes)
+	if cli.Serves(os.Args[1:]) {
+		huge = mountHugeHeapBytes
 	}
+	env.BeforeOpen = sync.OnceFunc(func() { hugeHeap(huge) })
 	code := cli.Main(ctx, os.Args[1:], env)
 	stop()
 	pprof.StopCPUProfile()
