@@ -67,3 +67,26 @@ func eligible(t *testing.T, b []byte) bool {
 	t.Fatalf("no mapping holds %#x", addr)
 	return false
 }
+
+// A mount and an export ask for more huge pages than other commands; an
+// import keeps the smaller region that holds its peak under borg's.
+func TestHugeHeapSize(t *testing.T) {
+	for _, c := range []struct {
+		argv []string
+		want uintptr
+	}{
+		{[]string{"mount", "/mnt"}, mountHugeHeapBytes},
+		{[]string{"up"}, mountHugeHeapBytes},
+		{[]string{"export", "/tmp/x"}, exportHugeHeapBytes},
+		{[]string{"import", "/src"}, hugeHeapBytes},
+		{[]string{"cat", "/a"}, hugeHeapBytes},
+		{nil, hugeHeapBytes},
+	} {
+		if got := hugeHeapSize(c.argv); got != c.want {
+			t.Errorf("%q: %d MiB, want %d", c.argv, got>>20, c.want>>20)
+		}
+	}
+	if !(hugeHeapBytes < exportHugeHeapBytes && exportHugeHeapBytes < mountHugeHeapBytes) {
+		t.Error("the regions are not ordered as the commands' working sets are")
+	}
+}

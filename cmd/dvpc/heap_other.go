@@ -3,8 +3,9 @@
 package main
 
 const (
-	hugeHeapBytes      = 0
-	mountHugeHeapBytes = 0
+	hugeHeapBytes       = 0
+	mountHugeHeapBytes  = 0
+	exportHugeHeapBytes = 0
 )
 
 func hugeHeap(uintptr) {}

@@ -66,10 +66,7 @@ func main() {
 	// Only where the heap will grow: making the space costs a collection,
 	// 5–6 ms here, a fifth of a command that opens no volume (a check
 	// --mirrors that repairs, a version). A server opens none.
-	huge := uintptr(hugeHeapBytes)
-	if cli.Serves(os.Args[1:]) {
-		huge = mountHugeHeapBytes
-	}
+	huge := hugeHeapSize(os.Args[1:])
 	env.BeforeOpen = sync.OnceFunc(func() { hugeHeap(huge) })
 	code := cli.Main(ctx, os.Args[1:], env)
 	stop()
@@ -82,6 +79,18 @@ func main() {
 		}
 	}
 	os.Exit(code)
+}
+
+// hugeHeapSize is how much of the heap hugeHeap asks huge pages for, for
+// the command argv.
+func hugeHeapSize(argv []string) uintptr {
+	switch {
+	case cli.Serves(argv):
+		return mountHugeHeapBytes
+	case len(argv) > 0 && argv[0] == "export":
+		return exportHugeHeapBytes
+	}
+	return hugeHeapBytes
 }
 
 // paceMemory raises the soft memory limit with what is live: to that plus
