@@ -76,6 +76,16 @@ const (
 // no change waiting.
 const flushChunksAt = 1 << 30
 
+// A file written front to back that has stored streamingAt bytes puts
+// off the flushes that changes ask for, for up to flushDefer: its own
+// creation is such a change, and the flush would seal and compress the
+// chunks it stored so far on the cores the writer is using. Its close
+// brings a change of its own, and the flush.
+const (
+	streamingAt = 8 << 20
+	flushDefer  = 10 * time.Second
+)
+
 // Control is the name of the folder at the root that holds time travel.
 const Control = ".dvpc"
 
@@ -212,6 +222,7 @@ func (m *Mounted) flushLoop(every time.Duration, manual bool) {
 	}
 	var last string
 	var lastFlush time.Time
+	var deferred time.Time // when a flush was first put off for a writer
 	for {
 		select {
 		case <-m.stop:
@@ -227,8 +238,17 @@ func (m *Mounted) flushLoop(every time.Duration, manual bool) {
 		}
 		// Chunks alone (a large file being written) wait for their file's
 		// close, which brings a change, unless they pile up: a flush in
-		// the middle of a long write only takes cores from it.
-		if m.fs.stage.Pending() == 0 && m.fs.stage.Size() < flushChunksAt {
+		// the middle of a long write only takes cores from it. So do the
+		// changes made meanwhile (the file's creation), for a while.
+		small := m.fs.stage.Size() < flushChunksAt
+		if small && m.fs.streaming() && (deferred.IsZero() || time.Since(deferred) < flushDefer) {
+			if deferred.IsZero() {
+				deferred = time.Now()
+			}
+			continue
+		}
+		deferred = time.Time{}
+		if m.fs.stage.Pending() == 0 && small {
 			// The local state, if its writing was put off (SetSaveEvery).
 			if err := m.fs.vol.SaveStateDue(); err != nil {
 				m.fs.log.Warn("dvpc mount: cannot write the local state", "err", err)
@@ -709,6 +729,26 @@ func (f *fsys) openDirty(p string, n *volume.Node) *dirty {
 	}
 	d.opens++
 	return d
+}
+
+// streaming reports whether a file is being written front to back and
+// has stored streamingAt bytes or more.
+func (f *fsys) streaming() bool {
+	f.dmu.Lock()
+	ds := make([]*dirty, 0, len(f.dirty))
+	for _, d := range f.dirty {
+		ds = append(ds, d)
+	}
+	f.dmu.Unlock()
+	for _, d := range ds { // d.mu is taken before f.dmu elsewhere
+		d.mu.Lock()
+		on := d.stream && d.sdone >= streamingAt
+		d.mu.Unlock()
+		if on {
+			return true
+		}
+	}
+	return false
 }
 
 // releaseDirty counts a writing handle closed, and drops the file being

@@ -627,3 +627,59 @@ func TestMountVersions(t *testing.T) {
 		t.Fatalf("versions of a file that never was: %v", err)
 	}
 }
+
+// A file written front to back counts as streaming once it has stored 8
+// MiB, and no longer once it is written elsewhere or closed: while it
+// streams, the flushes that changes ask for wait (flushLoop).
+func TestStreamingWriter(t *testing.T) {
+	tv := volume.NewTest(t, mem.New(), "laptop", nil)
+	r := mountRW(t, tv.Volume, "")
+	data := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{3}).Read(data)
+	write := func(name string, pieces int, closeIt bool) *os.File {
+		t.Helper()
+		f, err := os.Create(r.path(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range pieces {
+			if _, err := f.Write(data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if closeIt {
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}
+		return f
+	}
+	small := write("small.bin", 2, false)
+	if r.m.Streaming() {
+		t.Fatal("a file of 2 MiB being written counts as streaming")
+	}
+	big := write("big.bin", 12, false)
+	if !r.m.Streaming() {
+		t.Fatal("a file of 12 MiB written front to back does not count as streaming")
+	}
+	if err := big.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if r.m.Streaming() {
+		t.Fatal("a closed file still counts as streaming")
+	}
+	other := write("other.bin", 12, false)
+	if _, err := other.WriteAt([]byte("patch"), 100); err != nil {
+		t.Fatal(err)
+	}
+	if r.m.Streaming() {
+		t.Fatal("a file written out of order still counts as streaming")
+	}
+	for _, f := range []*os.File{small, other} {
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustRead(t, r.path("big.bin"), bytes.Repeat(data, 12))
+}
