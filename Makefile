@@ -53,6 +53,8 @@ build:
 vet:
 	@test -z "$$(gofmt -l cmd internal bench)" || { gofmt -l cmd internal bench; echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
+	GOOS=darwin go build -o /dev/null ./cmd/dvpc
+	GOOS=freebsd go build -o /dev/null ./cmd/dvpc
 
 unit:
 	go test -race -count=1 ./...

@@ -150,7 +150,7 @@ func mountVolume(ctx context.Context, env *Env, c *clientConfig, dir string, o m
 			if err := srv.Unmount(); err != nil {
 				// Files open in it keep it busy: detach it, the kernel
 				// ends it once they are closed.
-				syscall.Unmount(dir, syscall.MNT_DETACH)
+				detach(dir)
 			}
 		case <-done:
 		}
@@ -202,7 +202,7 @@ func clearStale(dir string) bool {
 	if syscall.Unmount(dir, 0) == nil {
 		return true
 	}
-	if syscall.Unmount(dir, syscall.MNT_DETACH) != nil {
+	if detach(dir) != nil {
 		exec.Command("fusermount3", "-u", "-z", dir).Run()
 		exec.Command("fusermount", "-u", "-z", dir).Run()
 	}

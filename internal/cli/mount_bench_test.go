@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -29,7 +28,7 @@ func BenchmarkMountToMount(b *testing.B) {
 		p   *pc
 		dir string
 	}{{a, dirA}, {c, dirC}} {
-		b.Cleanup(func() { syscall.Unmount(m.dir, syscall.MNT_DETACH) })
+		b.Cleanup(func() { detach(m.dir) })
 		exited := make(chan int, 1)
 		go func() {
 			_, _, code := m.p.run("mount", m.dir)

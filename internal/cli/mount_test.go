@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -50,7 +49,7 @@ func TestMountCommand(t *testing.T) {
 	src := writeFiles(t, map[string]string{"notes/today.txt": "hello from the mount\n"})
 	a.ok("import", src, "/")
 	dir := t.TempDir()
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) }) // whatever a failure left
+	t.Cleanup(func() { detach(dir) }) // whatever a failure left
 	a.fails(exitNotExist, "logged in to the volume", "mount", "other-volume", dir)
 	a.fails(exitNotExist, "does not exist", "mount", filepath.Join(dir, "missing"))
 
@@ -137,7 +136,7 @@ func mountProcess(t *testing.T, a *pc, dir string) (*exec.Cmd, <-chan int) {
 		exited <- cmd.ProcessState.ExitCode()
 	}()
 	t.Cleanup(func() {
-		syscall.Unmount(dir, syscall.MNT_DETACH)
+		detach(dir)
 		cmd.Process.Kill()
 	})
 	return cmd, exited
@@ -156,7 +155,7 @@ func TestMountCrash(t *testing.T) {
 	a := newPC(t)
 	a.ok("init", mirror)
 	dir := t.TempDir()
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	t.Cleanup(func() { detach(dir) })
 	cmd, exited := mountProcess(t, a, dir)
 	waitMounted(t, dir, exited)
 	data := make([]byte, 5<<20)
@@ -258,7 +257,7 @@ func TestMountFollowsOtherPC(t *testing.T) {
 	a.ok("signup", srv.URL(), "erin")
 	b.ok("login", srv.URL(), "erin")
 	dir := t.TempDir()
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	t.Cleanup(func() { detach(dir) })
 	exited := make(chan int, 1)
 	go func() {
 		_, _, code := a.run("mount", dir)
@@ -301,7 +300,7 @@ func TestMountOffline(t *testing.T) {
 	srv.stop() // the plane takes off
 
 	dir := t.TempDir()
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	t.Cleanup(func() { detach(dir) })
 	exited := make(chan int, 1)
 	go func() {
 		_, _, code := a.run("mount", dir)

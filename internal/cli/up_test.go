@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -61,7 +60,7 @@ func TestUp(t *testing.T) {
 	addr := freeAddr(t)
 	a := newPC(t)
 	dir := filepath.Join(t.TempDir(), "drive") // missing: up makes it
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	t.Cleanup(func() { detach(dir) })
 
 	first := a.up(context.Background(), t, dir, "--listen", addr)
 	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("written in the drive\n"), 0o644); err != nil {
@@ -112,7 +111,7 @@ func TestUp(t *testing.T) {
 	c := newPC(t)
 	c.env["XDG_DATA_HOME"] = filepath.Join(a.home, ".local/share")
 	dir2 := t.TempDir()
-	t.Cleanup(func() { syscall.Unmount(dir2, syscall.MNT_DETACH) })
+	t.Cleanup(func() { detach(dir2) })
 	third := c.up(context.Background(), t, dir2, "--listen", addr)
 	for name, want := range map[string]string{"hello.txt": "written in the drive\n", "bye.txt": "written before Ctrl-C\n"} {
 		if got, err := os.ReadFile(filepath.Join(dir2, name)); err != nil || string(got) != want {

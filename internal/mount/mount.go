@@ -203,7 +203,8 @@ func readAhead(dir string, log *slog.Logger) {
 	if err := syscall.Stat(dir, &st); err != nil {
 		return
 	}
-	p := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
+	dev := uint64(st.Dev) //nolint:unconvert // an int32 on macOS
+	p := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(dev), unix.Minor(dev))
 	if err := os.WriteFile(p, []byte(fmt.Sprint(readAheadKB)), 0); err != nil && os.Getuid() == 0 {
 		log.Debug("dvpc mount: read-ahead stays at the kernel's default", "err", err)
 	}
