@@ -14,10 +14,10 @@ import (
 const hugeHeapBytes = 32 << 20
 
 // exportHugeHeapBytes is hugeHeapBytes for an export, whose workers'
-// buffers are made again after each collection: 17,000-20,000 page faults
-// in an export of the bench corpus, 6,300-7,900 with 128 MiB advised, and
-// 1.95 → 1.58-1.83 s. A cat took 4-5 ms longer with 128 MiB, so only the
-// export asks for it.
+// buffers are made again after each collection: 16,000-19,000 page faults
+// in an export of the bench corpus, 5,900-9,100 with 128 MiB advised, and
+// 1.42-1.50 → 1.25-1.40 s into /dev/shm. A cat took 4-5 ms longer with
+// 128 MiB, so only the export asks for it.
 const exportHugeHeapBytes = 128 << 20
 
 // mountHugeHeapBytes is hugeHeapBytes for a mount: the buffers a large

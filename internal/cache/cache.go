@@ -212,16 +212,23 @@ func (c *Cache) Put(id dvpc.ChunkID, gen uint32, sealed []byte) {
 	c.puts <- put{id, bp}
 }
 
+// spareMost bounds the room take gives a buffer beyond what it needs: the
+// default chunks (2 MiB at most, sealed) fit, and a volume of larger
+// chunks does not make every small Put take a large buffer.
+const spareMost = 4 << 20
+
 // take returns a buffer of n bytes, a spare one if it is large enough.
-// Buffers are made as large as the largest Put so far, so that any spare
-// serves any chunk of a volume; the spares go at the next collections,
-// as a sync.Pool's do, and the writer's queue bounds how many are out.
+// Buffers are made as large as the largest Put so far (up to spareMost),
+// so that a spare serves any chunk of a volume; the spares go at the next
+// collections, as a sync.Pool's do, and the writer's queue bounds how
+// many are out.
 func (c *Cache) take(n int) *[]byte {
 	big := int(c.largest.Load())
-	if n > big {
+	if n > big && n <= spareMost {
 		c.largest.CompareAndSwap(int64(big), int64(n))
 		big = n
 	}
+	big = max(big, n)
 	if bp, _ := c.spare.Get().(*[]byte); bp != nil && cap(*bp) >= n {
 		*bp = (*bp)[:n]
 		return bp

@@ -152,3 +152,18 @@ func TestCachePutCopies(t *testing.T) {
 		t.Fatalf("a Put allocated %d bytes, for a chunk of %d", per, len(buf))
 	}
 }
+
+// A chunk larger than spareMost does not make the buffers of later Puts
+// that large.
+func TestCacheSpareBound(t *testing.T) {
+	c, err := Open(t.TempDir(), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Put(id(1), 1, make([]byte, 1<<20))
+	c.Put(id(2), 1, make([]byte, 16<<20))
+	c.Wait()
+	if got := c.largest.Load(); got != header+1<<20 {
+		t.Fatalf("buffers are made %d bytes large after a chunk of 16 MiB, want %d", got, header+1<<20)
+	}
+}

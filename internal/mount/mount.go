@@ -203,7 +203,7 @@ func readAhead(dir string, log *slog.Logger) {
 	if err := syscall.Stat(dir, &st); err != nil {
 		return
 	}
-	dev := uint64(st.Dev) //nolint:unconvert // an int32 on macOS
+	dev := uint64(st.Dev) // an int32 on macOS
 	p := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(dev), unix.Minor(dev))
 	if err := os.WriteFile(p, []byte(fmt.Sprint(readAheadKB)), 0); err != nil && os.Getuid() == 0 {
 		log.Debug("dvpc mount: read-ahead stays at the kernel's default", "err", err)
@@ -242,6 +242,14 @@ func (m *Mounted) flushLoop(every time.Duration, manual bool) {
 		// the middle of a long write only takes cores from it. So do the
 		// changes made meanwhile (the file's creation), for a while.
 		small := m.fs.stage.Size() < flushChunksAt
+		if m.fs.stage.Pending() == 0 && small {
+			deferred = time.Time{}
+			// The local state, if its writing was put off (SetSaveEvery).
+			if err := m.fs.vol.SaveStateDue(); err != nil {
+				m.fs.log.Warn("dvpc mount: cannot write the local state", "err", err)
+			}
+			continue
+		}
 		if small && m.fs.streaming() && (deferred.IsZero() || time.Since(deferred) < flushDefer) {
 			if deferred.IsZero() {
 				deferred = time.Now()
@@ -249,13 +257,6 @@ func (m *Mounted) flushLoop(every time.Duration, manual bool) {
 			continue
 		}
 		deferred = time.Time{}
-		if m.fs.stage.Pending() == 0 && small {
-			// The local state, if its writing was put off (SetSaveEvery).
-			if err := m.fs.vol.SaveStateDue(); err != nil {
-				m.fs.log.Warn("dvpc mount: cannot write the local state", "err", err)
-			}
-			continue
-		}
 		lastFlush = time.Now()
 		err := m.Flush(context.Background())
 		switch {
