@@ -62,6 +62,11 @@ func main() {
 		debug.SetMemoryLimit(floor)
 		paceMemory(floor, slack)
 	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		if n := runtime.GOMAXPROCS(0); procs(os.Args[1:], n) != n {
+			runtime.GOMAXPROCS(procs(os.Args[1:], n))
+		}
+	}
 	env := cli.OSEnv()
 	// Only where the heap will grow: making the space costs a collection,
 	// 5–6 ms here, a fifth of a command that opens no volume (a check
@@ -79,6 +84,23 @@ func main() {
 		}
 	}
 	os.Exit(code)
+}
+
+// procs is how many goroutines run at once (GOMAXPROCS) in the command
+// argv, where the runtime's own choice is n, the CPUs it may use. A
+// mount's gets one more. Its answers to the kernel come back from reading
+// the FUSE device on a thread that needs one of them to go on; with all
+// of them sealing a writer's chunks or filling the cache, the request
+// waited for one to finish its chunk, and so did the writer. One more
+// than the CPUs lets the kernel's scheduler run it at once. A dd of 500
+// MB of new data into a mount, eight rounds alternating: 0.58–0.65 s
+// (median 0.64) → 0.57–0.68 s (median 0.59); with the cut off the
+// writer's path (dirty.cutter) 0.54–0.59 s.
+func procs(argv []string, n int) int {
+	if len(argv) > 0 && (argv[0] == "mount" || argv[0] == "up") {
+		return n + 1
+	}
+	return n
 }
 
 // hugeHeapSize is how much of the heap hugeHeap asks huge pages for, for

@@ -66,10 +66,18 @@ type dirty struct {
 	smu   sync.Mutex
 	srefs []journal.ChunkRef // chunks cut, in order; filled in as stored
 	serr  error
+	// The chunks are cut off the pending bytes by a goroutine of the
+	// stream's own, the cutter, while they hold a chunk of the largest
+	// size: the writer's request only copies its bytes in. Only the
+	// cutter moves pend's start; whatever else would change the stream
+	// waits for it to stop (waitCutter). Under mu.
+	cutting bool
+	cutDone sync.Cond // broadcast when the cutter stops; its L is &mu
 }
 
 func newDirty(f *fsys, p string, n *volume.Node, ver journal.Version) *dirty {
 	d := &dirty{fs: f, path: p, base: n, baseVer: ver, blocks: map[int64]bool{}}
+	d.cutDone.L = &d.mu
 	if n != nil {
 		d.size, d.limit, d.mode, d.mtime = int64(n.Size), int64(n.Size), n.Mode, n.MTime
 	}
@@ -85,11 +93,14 @@ func (d *dirty) scratch() []byte {
 	return d.buf
 }
 
-// streamWrite appends p to the stream, storing each chunk that is
-// complete; d.mu is held.
+// streamWrite appends p to the stream and has the cutter store each
+// chunk that is complete; d.mu is held. It returns the error of a chunk
+// stored before, if any.
 func (d *dirty) streamWrite(p []byte) error {
 	limit := d.fs.vol.MaxChunk()
-	if need := len(d.pend) + len(p); cap(d.pend) < need {
+	if cap(d.pend) < len(d.pend)+len(p) {
+		d.waitCutter() // it reads pend, which moves now
+		need := len(d.pend) + len(p)
 		// A new buffer, which chunks are cut from in place (the ones cut
 		// from the old buffer may still be sealing): it doubles while
 		// the file is smaller than a chunk can be, so that a small file
@@ -115,19 +126,74 @@ func (d *dirty) streamWrite(p []byte) error {
 	}
 	d.pend = append(d.pend, p...)
 	d.size += int64(len(p))
-	for len(d.pend) >= limit {
-		if err := d.cutPending(); err != nil {
-			return err
-		}
+	d.smu.Lock()
+	err := d.serr
+	d.smu.Unlock()
+	if err != nil {
+		return err
+	}
+	if len(d.pend) >= limit && !d.cutting {
+		d.cutting = true
+		go d.cutter(limit)
 	}
 	return nil
 }
 
+// waitCutter waits for the cutter to stop; d.mu is held (and let go of
+// while it waits).
+func (d *dirty) waitCutter() {
+	for d.cutting {
+		if waitHook != nil {
+			waitHook()
+		}
+		d.cutDone.Wait()
+	}
+}
+
+// cutHook and waitHook, when set (by a test, before any file is written),
+// are called by the cutter after a cut, before it stores the chunk, and
+// by waitCutter before it waits.
+var cutHook, waitHook func()
+
+// cutter cuts the pending bytes into chunks and starts storing each,
+// while they hold limit bytes (a chunk of the largest size), and then
+// stops. It cuts without d.mu, so that the writer goes on appending: a
+// request of a single writer (cp, dd) then waits for the copying of its
+// bytes alone, where the cut took as long again. A cut goes on the
+// sealers' tokens first, so that a writer ahead of them waits at the
+// buffer's end (waitCutter), with four chunks pending.
+func (d *dirty) cutter(limit int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for len(d.pend) >= limit {
+		view := d.pend // only appended to while d.mu is let go
+		d.mu.Unlock()
+		n := d.fs.vol.Cut(view)
+		if cutHook != nil {
+			cutHook()
+		}
+		d.fs.sealers <- struct{}{}
+		d.mu.Lock()
+		if d.storeCut(n) != nil {
+			break // the writer's next request returns it
+		}
+	}
+	d.cutting = false
+	d.cutDone.Broadcast()
+}
+
 // cutPending cuts the first chunk of the pending bytes and starts storing
-// it; d.mu is held. The chunks are sealed on all cores at once: a single
-// writer (cp) keeps one core busy with the kernel's copying alone.
+// it; d.mu is held and the cutter stopped.
 func (d *dirty) cutPending() error {
-	n := d.fs.vol.Cut(d.pend)
+	d.fs.sealers <- struct{}{}
+	return d.storeCut(d.fs.vol.Cut(d.pend))
+}
+
+// storeCut starts storing the first n pending bytes, holding a sealer's
+// token, which it gives back when done; d.mu is held. The chunks are
+// sealed on all cores at once: a single writer (cp) keeps one core busy
+// with the kernel's copying alone.
+func (d *dirty) storeCut(n int) error {
 	data := d.pend[:n:n] // the sealer's alone: later bytes go after it
 	d.sdone += int64(n)
 	d.pend = d.pend[n:]
@@ -137,9 +203,9 @@ func (d *dirty) cutPending() error {
 	d.srefs = append(d.srefs, journal.ChunkRef{})
 	d.smu.Unlock()
 	if err != nil {
+		<-d.fs.sealers
 		return err
 	}
-	d.fs.sealers <- struct{}{}
 	d.swg.Add(1)
 	pb := d.pbuf
 	if pb != nil {
@@ -207,6 +273,7 @@ func (d *dirty) endStream(ctx context.Context) error {
 	if !d.stream {
 		return nil
 	}
+	d.waitCutter()
 	refs, err := d.stored()
 	if err != nil {
 		return err
@@ -429,6 +496,7 @@ func (d *dirty) truncateLocked(ctx context.Context, size int64) error {
 	}
 	if size == 0 {
 		// Empty again: a new stream.
+		d.waitCutter()
 		d.stored()
 		d.serr = nil
 		d.base, d.size, d.limit, d.changed = nil, 0, 0, true
@@ -507,6 +575,7 @@ func (d *dirty) commit(ctx context.Context) error {
 	f := d.fs
 	v := f.vol
 	if d.stream {
+		d.waitCutter()
 		for len(d.pend) > 0 {
 			if err := d.cutPending(); err != nil {
 				return err

@@ -76,7 +76,7 @@ const (
 // no change waiting.
 const flushChunksAt = 1 << 30
 
-// A file written front to back that has stored streamingAt bytes puts
+// A file written front to back that has streamingAt bytes written puts
 // off the flushes that changes ask for, for up to flushDefer: its own
 // creation is such a change, and the flush would seal and compress the
 // chunks it stored so far on the cores the writer is using. Its close
@@ -734,7 +734,8 @@ func (f *fsys) openDirty(p string, n *volume.Node) *dirty {
 }
 
 // streaming reports whether a file is being written front to back and
-// has stored streamingAt bytes or more.
+// has streamingAt bytes written or more (the cutter may not have cut
+// them all yet).
 func (f *fsys) streaming() bool {
 	f.dmu.Lock()
 	ds := make([]*dirty, 0, len(f.dirty))
@@ -744,7 +745,7 @@ func (f *fsys) streaming() bool {
 	f.dmu.Unlock()
 	for _, d := range ds { // d.mu is taken before f.dmu elsewhere
 		d.mu.Lock()
-		on := d.stream && d.sdone >= streamingAt
+		on := d.stream && d.size >= streamingAt
 		d.mu.Unlock()
 		if on {
 			return true

@@ -683,3 +683,97 @@ func TestStreamingWriter(t *testing.T) {
 	}
 	mustRead(t, r.path("big.bin"), bytes.Repeat(data, 12))
 }
+
+// TestStreamInterrupted: a file being written front to back, whose chunks
+// are cut and stored behind the writer, reads back as written when
+// something else happens to it mid-stream: a read through another handle
+// (which ends the stream), a truncation to empty (which starts a new
+// one), an fsync, a stat. Run with -race, it also checks that nothing
+// reads the pending bytes the cutter moves.
+func TestStreamInterrupted(t *testing.T) {
+	canMount(t)
+	root := mem.New()
+	tv := volume.NewTest(t, root, "laptop", nil)
+	r := mountRW(t, tv.Volume, "")
+	data := make([]byte, 13<<20+12345)
+	rand.NewChaCha8([32]byte{9}).Read(data)
+	// write writes data[from:to] at its offset, in pieces of odd sizes.
+	write := func(f *os.File, from, to int) {
+		t.Helper()
+		for off := from; off < to; {
+			n := min(to-off, 300<<10+off%4093)
+			if _, err := f.Write(data[off : off+n]); err != nil {
+				t.Fatal(err)
+			}
+			off += n
+		}
+	}
+	for _, c := range []struct {
+		name string
+		mid  func(t *testing.T, name string, f *os.File) (resume int)
+	}{
+		{"read", func(t *testing.T, name string, f *os.File) int {
+			g, err := os.Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			got := make([]byte, 3<<20)
+			if _, err := g.ReadAt(got, 5<<20); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, data[5<<20:8<<20]) {
+				t.Fatal("a read mid-stream differs from what was written")
+			}
+			return 9 << 20
+		}},
+		{"truncate", func(t *testing.T, name string, f *os.File) int {
+			if err := f.Truncate(0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+			return 0
+		}},
+		{"fsync", func(t *testing.T, name string, f *os.File) int {
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			return 9 << 20
+		}},
+		{"stat", func(t *testing.T, name string, f *os.File) int {
+			st, err := os.Stat(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Size() != 9<<20 {
+				t.Fatalf("size mid-stream %d, want %d", st.Size(), 9<<20)
+			}
+			return 9 << 20
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name := r.path(c.name)
+			f, err := os.Create(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(f, 0, 9<<20)
+			write(f, c.mid(t, name, f), len(data))
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			mustRead(t, name, data)
+		})
+	}
+	if err := r.m.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	other := volume.OpenTest(t, root, tv.Cfg, tv.Key, "desktop", nil)
+	for _, name := range []string{"read", "truncate", "fsync", "stat"} {
+		if !bytes.Equal(readVolume(t, other, "/"+name), data) {
+			t.Errorf("the other device reads %s different", name)
+		}
+	}
+}
