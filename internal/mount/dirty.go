@@ -13,6 +13,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/dvpc/dvpc/internal/bufs"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/journal"
 	"github.com/dvpc/dvpc/internal/seal"
@@ -234,11 +235,13 @@ type pendBuf struct {
 	refs atomic.Int32
 }
 
-var pendBufs sync.Pool
+// pendBufs keeps those of the stream's buffers that are four chunks
+// long, across collections: enough for a few streams at once.
+var pendBufs = bufs.New[*pendBuf](4, 10*time.Second)
 
 // getPendBuf returns a buffer of size bytes, held once (by the stream).
 func getPendBuf(size int) *pendBuf {
-	pb, _ := pendBufs.Get().(*pendBuf)
+	pb, _ := pendBufs.Get()
 	if pb == nil || cap(pb.b) != size {
 		pb = &pendBuf{b: make([]byte, size)}
 	}

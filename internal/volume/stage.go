@@ -346,7 +346,10 @@ func (s *Stage) StoreChunk(data []byte) (journal.ChunkRef, error) {
 	g := v.newest()
 	// The whole record is built here, on the caller's core: under s.mu
 	// only its write.
-	bp := sealBufs.Get().(*[]byte)
+	bp, ok := sealBufs.Get()
+	if !ok {
+		bp = new([]byte)
+	}
 	b := append((*bp)[:0], make([]byte, 8)...)
 	b = append(b, stageChunk)
 	b = binary.BigEndian.AppendUint32(b, g.keys.Gen)
@@ -490,7 +493,7 @@ func (s *Stage) commit(ctx context.Context, l *stageLog) error {
 	defer w.Close()
 	var entries []journal.Entry
 	var cerr error
-	var sealBuf []byte
+	var sealBuf, plainBuf []byte
 	if _, err := s.scan(l, func(r stageRecord) error {
 		switch r.kind {
 		case stageChunk:
@@ -509,10 +512,16 @@ func (s *Stage) commit(ctx context.Context, l *stageLog) error {
 				// cache keeps chunks uncompressed, as the stage does.
 				cache.Put(r.id, r.gen, r.sealed) // a copy
 			}
-			plain, err := codec.Open(nil, r.id, r.sealed)
+			// Its id was computed here, from the plaintext, when it was
+			// staged: the AEAD alone proves the bytes are those, as for
+			// the cache's (OpenVerified).
+			plain, unpacked, err := codec.OpenVerified(plainBuf[:0], r.id, r.sealed)
 			if err != nil {
 				cerr = errors.E(errors.Corrupt, errors.Str("a chunk of the local write log "+stageName(l.seq)), err)
 				return cerr
+			}
+			if unpacked {
+				plainBuf = plain // decompressed into it, grown: kept
 			}
 			sealed := codec.Seal(sealBuf[:0], r.id, plain)
 			sealBuf = sealed // the writer copies it

@@ -3,12 +3,15 @@ package volume
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/blob/mem"
+	"github.com/dvpc/dvpc/internal/dvpc"
+	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/journal"
 )
 
@@ -149,6 +152,51 @@ func TestStageTornTail(t *testing.T) {
 	other := OpenTest(t, root, tv.Cfg, tv.Key, "desktop", nil)
 	if got := readFile(t, other, "/kept"); string(got) != "kept" {
 		t.Fatalf("read %q", got)
+	}
+}
+
+// TestStageForgedChunk: a chunk of the stage changed on the disk, its
+// record's checksum made to match, is refused by the flush as corrupt
+// (its AEAD), and nothing of it reaches the mirror.
+func TestStageForgedChunk(t *testing.T) {
+	ctx := context.Background()
+	root := mem.New()
+	tv := NewTest(t, root, "laptop", nil)
+	dir := filepath.Join(t.TempDir(), "stage")
+	s, err := tv.OpenStage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(100<<10, 3)
+	stageFile(t, s, "/f", data)
+	name := filepath.Join(dir, stageName(1))
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first record after the header is the chunk's: flip a byte in
+	// the middle of its data and sign the record's CRC anew.
+	rec := b[dvpc.HeaderSize:]
+	n := binary.BigEndian.Uint32(rec[:4])
+	rec[8+n/2] ^= 1
+	frameRecord(rec[:8+n])
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v2, err := Open(ctx, root, tv.Cfg, tv.Key, tv.me, Options{StateDir: tv.stateDir, Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := v2.OpenStage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s2.Flush(ctx)
+	if !errors.Is(err, errors.Corrupt) {
+		t.Fatalf("flush of a forged chunk: %v, want a corrupt error", err)
+	}
+	if n := countObjects(t, root, "volumes/"+tv.Cfg.ID.String()+"/data/"); n != 0 {
+		t.Fatalf("%d packs on the mirror after the refused flush", n)
 	}
 }
 

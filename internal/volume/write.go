@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/dvpc/dvpc/internal/blob"
+	"github.com/dvpc/dvpc/internal/bufs"
 	"github.com/dvpc/dvpc/internal/dvpc"
 	"github.com/dvpc/dvpc/internal/errors"
 	"github.com/dvpc/dvpc/internal/journal"
@@ -196,7 +198,10 @@ func (w *Writer) storeSealed(id dvpc.ChunkID, gen uint32, sealed []byte, size ui
 	return w.Err()
 }
 
-var sealBufs = sync.Pool{New: func() any { return new([]byte) }}
+// sealBufs keeps the buffers a stage's chunk records are built in,
+// across collections (see package bufs): one for each core sealing, and
+// a few more.
+var sealBufs = bufs.New[*[]byte](8, 10*time.Second)
 
 // addLocked adds a sealed chunk to the open pack, opening one if needed;
 // w.mu is held.
