@@ -76,9 +76,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, ses *session, st *d
 	defer ow.Abort()
 	body := &bodyReader{r: r.Body, rc: http.NewResponseController(w)}
 	buf := copyBufs.Get().(*[]byte)
-	// Through buf: a store's ReadFrom (a folder's) would copy from the
-	// socket 32 KiB at a time.
-	copied, err := io.CopyBuffer(struct{ io.Writer }{ow}, io.LimitReader(body, n), *buf)
+	copied, err := copyFull(ow, io.LimitReader(body, n), *buf)
 	copyBufs.Put(buf)
 	switch {
 	case body.err != nil:
@@ -113,9 +111,36 @@ func (s *Server) commit(ctx context.Context, st *dir.Store, ow blob.ObjectWriter
 	return nil
 }
 
-// copyBufs are the buffers that carry request bodies to the store: large
-// reads, so a MiB takes a few system calls, not thirty-two.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+// copyBufs are the buffers that carry request bodies to the store, as
+// large as a folder store's write buffer: a piece that fills one goes to
+// the file without being copied into it first.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// copyFull copies r to w through buf, in pieces that fill it (the last may
+// be shorter), and returns how many bytes it copied. A socket gives a
+// request body a few dozen KiB per read: written as they came, the pieces
+// were copied into the store's buffer first, and a store's ReadFrom (a
+// folder's) would have read 32 KiB at a time. A read error is returned as
+// it is; the end of r is not an error.
+func copyFull(w io.Writer, r io.Reader, buf []byte) (int64, error) {
+	var n int64
+	for {
+		k, rerr := io.ReadFull(r, buf)
+		if k > 0 {
+			if _, err := w.Write(buf[:k]); err != nil {
+				return n, err
+			}
+			n += int64(k)
+		}
+		switch rerr {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			return n, nil
+		default:
+			return n, rerr
+		}
+	}
+}
 
 // bodyReader reads a request body, keeping its error apart from the
 // store's, and cuts off a client that sends nothing for bodyIdleTimeout.

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -330,5 +331,48 @@ func TestConcurrentPutsOfOneName(t *testing.T) {
 	}
 	if _, err := os.Stat(ts.cfg.Data); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// pieces records the length of each write.
+type pieces struct {
+	bytes.Buffer
+	lens []int
+	fail error
+}
+
+func (p *pieces) Write(b []byte) (int, error) {
+	if p.fail != nil {
+		return 0, p.fail
+	}
+	p.lens = append(p.lens, len(b))
+	return p.Buffer.Write(b)
+}
+
+// TestCopyFull: a body read a few bytes at a time reaches the store in
+// pieces of the whole buffer, the last one shorter, all of it in order; a
+// read error and a write error end the copy and are returned.
+func TestCopyFull(t *testing.T) {
+	data := make([]byte, 10_000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	var w pieces
+	n, err := copyFull(&w, iotest.HalfReader(bytes.NewReader(data)), make([]byte, 4096))
+	if err != nil || n != int64(len(data)) || !bytes.Equal(w.Bytes(), data) {
+		t.Fatalf("copied %d, %v; want %d bytes as given", n, err, len(data))
+	}
+	if fmt.Sprint(w.lens) != "[4096 4096 1808]" {
+		t.Fatalf("pieces %v, want [4096 4096 1808]", w.lens)
+	}
+	boom := fmt.Errorf("boom")
+	if _, err := copyFull(&pieces{}, iotest.TimeoutReader(bytes.NewReader(data)), make([]byte, 4096)); err != iotest.ErrTimeout {
+		t.Fatalf("a read error gave %v", err)
+	}
+	if _, err := copyFull(&pieces{fail: boom}, bytes.NewReader(data), make([]byte, 4096)); err != boom {
+		t.Fatalf("a write error gave %v", err)
+	}
+	if n, err := copyFull(&pieces{}, bytes.NewReader(nil), make([]byte, 4096)); n != 0 || err != nil {
+		t.Fatalf("an empty body gave %d, %v", n, err)
 	}
 }
