@@ -160,9 +160,10 @@ var cutHook, waitHook func()
 // while they hold limit bytes (a chunk of the largest size), and then
 // stops. It cuts without d.mu, so that the writer goes on appending: a
 // request of a single writer (cp, dd) then waits for the copying of its
-// bytes alone, where the cut took as long again. A cut goes on the
-// sealers' tokens first, so that a writer ahead of them waits at the
-// buffer's end (waitCutter), with four chunks pending.
+// bytes alone, where the cut took as long again. Before it stores a
+// chunk it takes a sealer's token: when the sealers are behind it waits
+// for one, and a writer ahead of it waits at its buffer's end
+// (waitCutter), four chunks pending.
 func (d *dirty) cutter(limit int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
