@@ -442,26 +442,34 @@ func (f *fsys) child(ctx context.Context, parent *fs.Inode, at string, t *volume
 	return parent.NewInode(ctx, ops, fs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT, Ino: id})
 }
 
-// Extended attributes are not kept (docs/ARCHITECTURE.md): setting one is
-// ENOTSUP, which programs that copy them (cp -a, rsync -X, tar --xattrs)
-// take as "this file system has none" and go on; go-fuse's default, ENODATA,
-// made cp -a fail on every file. Reading one finds none.
+// noXattrs is embedded in every node: extended attributes are not kept
+// (docs/ARCHITECTURE.md). Reading one is ENOSYS, which the kernel
+// remembers for the whole mount and answers itself from then on
+// (EOPNOTSUPP); else it asks for a file's security.capability before
+// every write, a round trip of its own on the writer's path: 500 of them
+// for a 500 MB dd. Setting one is ENOTSUP, which programs that copy them
+// (cp -a, rsync -X, tar --xattrs) take as "this file system has none" and
+// go on; go-fuse's default, ENODATA, made cp -a fail on every file.
+// Listing finds none (go-fuse's default), so that they do not even ask.
+type noXattrs struct{}
 
-func (n *dirNode) Setxattr(context.Context, string, []byte, uint32) syscall.Errno {
+func (noXattrs) Getxattr(context.Context, string, []byte) (uint32, syscall.Errno) {
+	return 0, syscall.ENOSYS
+}
+
+func (noXattrs) Setxattr(context.Context, string, []byte, uint32) syscall.Errno {
 	return syscall.ENOTSUP
 }
 
-func (f *fileNode) Setxattr(context.Context, string, []byte, uint32) syscall.Errno {
-	return syscall.ENOTSUP
-}
-
-func (l *linkNode) Setxattr(context.Context, string, []byte, uint32) syscall.Errno {
-	return syscall.ENOTSUP
-}
+var (
+	_ fs.NodeGetxattrer = (*fileNode)(nil)
+	_ fs.NodeSetxattrer = (*fileNode)(nil)
+)
 
 // dirNode is a folder of a tree: the current one, or one of the past.
 type dirNode struct {
 	fs.Inode
+	noXattrs
 	fs   *fsys
 	tree *volume.Tree // a past tree; nil for the current one
 	at   string       // the time-travel folder's name; "" for the current tree
@@ -1006,6 +1014,7 @@ func (d *dirNode) Setattr(ctx context.Context, _ fs.FileHandle, in *fuse.SetAttr
 // controlNode is DIR/.dvpc: it holds "at" and "versions".
 type controlNode struct {
 	fs.Inode
+	noXattrs
 	fs *fsys
 }
 
@@ -1028,6 +1037,7 @@ func (c *controlNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno)
 // current tree, in which every file is a folder of its versions.
 type versionsDir struct {
 	fs.Inode
+	noXattrs
 	fs   *fsys
 	path string
 }
@@ -1060,6 +1070,7 @@ func (d *versionsDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno)
 // the file's extension.
 type versionList struct {
 	fs.Inode
+	noXattrs
 	fs   *fsys
 	path string
 }
@@ -1127,6 +1138,7 @@ func (l *versionList) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno)
 // whole tree as of that moment. It lists nothing: there are too many.
 type atNode struct {
 	fs.Inode
+	noXattrs
 	fs *fsys
 }
 
@@ -1146,6 +1158,7 @@ func (a *atNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 // linkNode is a symbolic link.
 type linkNode struct {
 	fs.Inode
+	noXattrs
 	fs   *fsys
 	node *volume.Node
 	live bool
@@ -1202,6 +1215,7 @@ func (l *linkNode) Setattr(ctx context.Context, _ fs.FileHandle, in *fuse.SetAtt
 // what it holds is looked up again at each Getattr and Open.
 type fileNode struct {
 	fs.Inode
+	noXattrs
 	fs   *fsys
 	live bool
 	gone atomic.Bool // unlinked, or replaced by a rename

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/dvpc/dvpc/internal/blob"
 	"github.com/dvpc/dvpc/internal/blob/faulty"
@@ -775,5 +778,69 @@ func TestStreamInterrupted(t *testing.T) {
 		if !bytes.Equal(readVolume(t, other, "/"+name), data) {
 			t.Errorf("the other device reads %s different", name)
 		}
+	}
+}
+
+// TestNoXattrRoundTrips: extended attributes are not kept, and the kernel
+// is told so: getting or setting one fails with ENOTSUP, removing one
+// finds none, listing them finds none; and a write is no longer preceded by the kernel's
+// question for the file's security.capability, a round trip of its own
+// for each write request, which the mount's log of FUSE requests shows.
+func TestNoXattrRoundTrips(t *testing.T) {
+	canMount(t)
+	var fuseLog syncBuffer
+	log.SetOutput(&fuseLog) // go-fuse's debug lines go to the standard logger
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	tv := volume.NewTest(t, mem.New(), "laptop", nil)
+	s, err := tv.OpenStage(filepath.Join(t.TempDir(), "stage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	m, err := mount.Mount(dir, tv.Volume, mount.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Debug: true,
+		Stage: s, Work: t.TempDir(), FlushEvery: time.Hour, ManualFlush: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rw{dir: dir, m: m}
+	t.Cleanup(func() { r.unmount(t) })
+
+	name := r.path("f")
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	piece := bytes.Repeat([]byte("x"), 256<<10)
+	for range 8 {
+		if _, err := f.Write(piece); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		op  string
+		err error
+	}{
+		{"getxattr", func() error { _, err := unix.Getxattr(name, "user.a", make([]byte, 64)); return err }()},
+		{"setxattr", unix.Setxattr(name, "user.a", []byte("v"), 0)},
+	} {
+		if !errors.Is(c.err, syscall.ENOTSUP) {
+			t.Errorf("%s: %v, want ENOTSUP", c.op, c.err)
+		}
+	}
+	if err := unix.Removexattr(name, "user.a"); !errors.Is(err, syscall.ENODATA) {
+		t.Errorf("removexattr: %v, want ENODATA", err)
+	}
+	if n, err := unix.Listxattr(name, make([]byte, 64)); n != 0 || err != nil {
+		t.Errorf("listxattr: %d bytes, %v; want none", n, err)
+	}
+	got := fuseLog.String()
+	if n := strings.Count(got, "WRITE"); n < 8 {
+		t.Fatalf("the FUSE log shows %d writes, want 8 or more", n)
+	}
+	if n := strings.Count(got, "GETXATTR"); n > 1 {
+		t.Errorf("%d GETXATTR requests for 8 writes and a getxattr, want at most one", n)
 	}
 }
