@@ -77,10 +77,3 @@ func (l *List[T]) expire() {
 	l.free = l.free[:0]
 	l.timer = nil
 }
-
-// Len returns how many values the list holds.
-func (l *List[T]) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.free)
-}

@@ -62,3 +62,10 @@ func TestListIdle(t *testing.T) {
 		}
 	})
 }
+
+// Len returns how many values the list holds.
+func (l *List[T]) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.free)
+}

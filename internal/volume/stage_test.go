@@ -33,6 +33,22 @@ func stageFile(t testing.TB, s *Stage, p string, data []byte) journal.Entry {
 	return es[0]
 }
 
+// restart is this PC starting again after a crash (no Close): the volume
+// opened from its local state, offline, and the stage from the logs in
+// dir.
+func restart(t *testing.T, root blob.Store, tv *TestVolume, dir string) (*Volume, *Stage) {
+	t.Helper()
+	v, err := Open(context.Background(), root, tv.Cfg, tv.Key, tv.me, Options{StateDir: tv.stateDir, Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := v.OpenStage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, s
+}
+
 func countObjects(t *testing.T, st blob.Store, prefix string) int {
 	t.Helper()
 	n := 0
@@ -74,14 +90,7 @@ func TestStage(t *testing.T) {
 	}
 
 	// A crash: the PC starts again from its local state and the logs.
-	v2, err := Open(ctx, root, tv.Cfg, tv.Key, v.me, Options{StateDir: v.stateDir, Offline: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, err := v2.OpenStage(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v2, s2 := restart(t, root, tv, dir)
 	if got := readFile(t, v2, "/docs/big"); !bytes.Equal(got, big) {
 		t.Fatal("after the crash, a staged file reads back different")
 	}
@@ -135,14 +144,7 @@ func TestStageTornTail(t *testing.T) {
 	if err := os.Truncate(name, fi.Size()-3); err != nil {
 		t.Fatal(err)
 	}
-	v2, err := Open(ctx, root, tv.Cfg, tv.Key, tv.me, Options{StateDir: tv.stateDir, Offline: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, err := v2.OpenStage(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v2, s2 := restart(t, root, tv, dir)
 	if v2.Tree().Lookup("/kept") == nil || v2.Tree().Lookup("/torn") != nil {
 		t.Fatal("want /kept and not /torn after a torn tail")
 	}
@@ -183,14 +185,7 @@ func TestStageForgedChunk(t *testing.T) {
 	if err := os.WriteFile(name, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	v2, err := Open(ctx, root, tv.Cfg, tv.Key, tv.me, Options{StateDir: tv.stateDir, Offline: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, err := v2.OpenStage(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, s2 := restart(t, root, tv, dir)
 	err = s2.Flush(ctx)
 	if !errors.Is(err, errors.Corrupt) {
 		t.Fatalf("flush of a forged chunk: %v, want a corrupt error", err)
